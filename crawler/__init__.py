@@ -1,0 +1,1 @@
+"""The Scrapy project: settings, the ``qikan`` spider, item pipeline adapters, commands."""

@@ -1,0 +1,1 @@
+"""Project commands: ``crawl`` (with exit codes), ``savefixture``, ``replay``."""

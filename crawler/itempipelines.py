@@ -1,0 +1,157 @@
+"""Scrapy item pipelines: thin adapters over :mod:`pipelines`.
+
+Raw pages come in from the spider; :class:`PageProcessingPipeline` turns each
+into an article or a reject (in worker processes), the duplicate filter drops
+second copies of an article, and :class:`DatasetPipeline` writes both kinds of
+row. Articles continue to feed exports (``-O articles.parquet``); rejects stop
+after they are written, with a log line that names the URL and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.reactor import is_asyncio_reactor_installed
+from twisted.internet.threads import deferToThread
+
+from crawler.runinfo import crawl_run_id, dataset_dir, process_workers, segment_config
+from pipelines.dataset import DatasetWriter
+from pipelines.process import Outcome, process_page, reject
+from pipelines.records import RejectReason, RejectStage
+from pipelines.rawpage import RawPage
+from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, RejectRecord, to_row
+from pipelines.workers import make_analyser, process_in_worker, start_pool
+
+logger = logging.getLogger(__name__)
+
+QUIET_REJECTS = {RejectReason.NOT_ARTICLE.value}
+"""Reject reasons that are routine (every listing page) and logged at DEBUG, not INFO."""
+
+TRACKED_FIELDS = ("title", "authors", "journal", "year", "issue", "published_date")
+"""Fields whose absence the run summary counts (a rise means the site changed)."""
+
+
+class PageProcessingPipeline:
+    """RawPage → ArticleRecord or RejectRecord, off the reactor thread when ``PROCESS_WORKERS`` > 0."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.workers = process_workers(crawler.settings)
+        self.segment_config = segment_config(crawler.settings)
+        self.pool: ProcessPoolExecutor | None = None
+        self.analyser = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageProcessingPipeline:
+        return cls(crawler)
+
+    def open_spider(self, spider: Any = None) -> None:
+        if self.workers > 0:
+            self.pool = start_pool(self.workers, self.segment_config)
+        else:
+            self.analyser = make_analyser(self.segment_config)
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    async def process_item(self, item: Any, spider: Any = None) -> Any:
+        if not isinstance(item, RawPage):
+            return item
+        self.crawler.stats.inc_value("qikan/pages_processed")
+        if self.pool is None:
+            return process_page(item, self.analyser)
+        try:
+            return await _await_future(self.pool.submit(process_in_worker, item))
+        except BrokenProcessPool as exc:
+            # A worker died (killed, out of memory): the page still ends up somewhere,
+            # and a fresh pool serves the rest of the crawl.
+            logger.error("Worker process died while processing %s: %r", item.url, exc)
+            self.crawler.stats.inc_value("qikan/errors/worker_died")
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = start_pool(self.workers, self.segment_config)
+            return reject(item, RejectReason.PARSE_ERROR, RejectStage.EXTRACT, f"worker process died: {exc!r}")
+
+
+async def _await_future(future: Future) -> Outcome:
+    if is_asyncio_reactor_installed():
+        return await asyncio.wrap_future(future)
+    return await maybe_deferred_to_future(deferToThread(future.result))
+
+
+class DuplicateArticlesPipeline:
+    """Drops an article whose id this run already wrote: a second URL of it is not a second row."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.seen: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DuplicateArticlesPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        if isinstance(item, ArticleRecord):
+            if item.article_id in self.seen:
+                self.crawler.stats.inc_value("qikan/duplicate_articles")
+                raise DropItem(f"Duplicate of article {item.article_id}: {item.url}", log_level="DEBUG")
+            self.seen.add(item.article_id)
+        return item
+
+
+class DatasetPipeline:
+    """Writes articles to ``DATASET_DIR/articles`` (hive-partitioned by year) and rejects to ``DATASET_DIR/rejects``."""
+
+    def __init__(self, crawler: Crawler, root: str) -> None:
+        self.crawler = crawler
+        self.root = root.rstrip("/")
+        settings = crawler.settings
+        run_id = crawl_run_id(crawler)
+        options = dict(
+            run_id=run_id,
+            worker_id=settings.get("WORKER_ID") or None,
+            row_group_rows=settings.getint("DATASET_ROW_GROUP_ROWS"),
+            max_rows_per_file=settings.getint("DATASET_MAX_ROWS_PER_FILE"),
+            max_buffer_bytes=settings.getint("DATASET_MAX_BUFFER_MB") * 1024 * 1024,
+        )
+        self.articles = DatasetWriter(f"{self.root}/articles", ARTICLE_SCHEMA, partition_by="year", **options)
+        self.rejects = DatasetWriter(f"{self.root}/rejects", REJECT_SCHEMA, **options)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DatasetPipeline:
+        root = dataset_dir(crawler.settings)
+        if root is None:
+            raise NotConfigured("DATASET_DIR is empty: not writing a dataset")
+        return cls(crawler, root)
+
+    def process_item(self, item: Any, spider: Any = None) -> Any:
+        stats = self.crawler.stats
+        if isinstance(item, ArticleRecord):
+            self.articles.write(to_row(item))
+            stats.inc_value("qikan/articles_written")
+            missing = [name for name in TRACKED_FIELDS if getattr(item, name) in (None, [])]
+            for name in missing:
+                stats.inc_value(f"qikan/missing/{name}")
+            if item.title is None or item.journal is None:
+                stats.inc_value("qikan/articles_incomplete")
+            return item
+        if isinstance(item, RejectRecord):
+            self.rejects.write(to_row(item))
+            stats.inc_value("qikan/rejects_written")
+            stats.inc_value(f"qikan/rejects/{item.reason}")
+            level = "DEBUG" if item.reason in QUIET_REJECTS else "INFO"
+            raise DropItem(f"Rejected {item.url}: {item.reason} at {item.stage} ({item.detail})", log_level=level)
+        return item
+
+    def close_spider(self, spider: Any = None) -> None:
+        files = self.articles.commit() + self.rejects.commit()
+        self.crawler.stats.set_value("qikan/files_written", len(self.articles.files_written) + len(self.rejects.files_written))
+        logger.info("Committed %d dataset files under %s", len(files), self.root)

@@ -1,0 +1,61 @@
+"""Per-crawl facts that several components need: the run id and the dataset location."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+
+from scrapy.crawler import Crawler
+from scrapy.settings import BaseSettings
+
+from pipelines.segment import SegmentConfig
+
+RUN_ID_STAT = "qikan/run_id"
+
+
+def new_run_id() -> str:
+    """``20261125T144000Z-3f9a1c``: sortable by start time, unique without coordination."""
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def crawl_run_id(crawler: Crawler) -> str:
+    """The run id of this crawl: ``RUN_ID`` if set, else generated once and kept in the stats."""
+    run_id = crawler.stats.get_value(RUN_ID_STAT)
+    if run_id is None:
+        run_id = crawler.settings.get("RUN_ID") or new_run_id()
+        crawler.stats.set_value(RUN_ID_STAT, run_id)
+    return run_id
+
+
+def dataset_dir(settings: BaseSettings) -> str | None:
+    """``DATASET_DIR`` as given (a path or a URI); None when writing is switched off."""
+    value = settings.get("DATASET_DIR")
+    return str(value) if value else None
+
+
+def segment_config(settings: BaseSettings) -> SegmentConfig | None:
+    """Segmentation settings, or None when ``SEGMENT_ENABLED`` is off."""
+    if not settings.getbool("SEGMENT_ENABLED", True):
+        return None
+    cache_dir = settings.get("JIEBA_CACHE_DIR")
+    if not cache_dir:
+        root = dataset_dir(settings)
+        if root and "://" not in root:
+            cache_dir = Path(root) / ".cache" / "jieba"
+        else:
+            cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qikan" / "jieba"
+    return SegmentConfig(
+        cache_dir=Path(cache_dir),
+        user_dicts=tuple(Path(p) for p in settings.getlist("JIEBA_USER_DICTS")),
+        keyword_method=settings.get("KEYWORDS_METHOD", "tfidf"),
+        top_k=settings.getint("KEYWORDS_TOP_K", 10),
+    )
+
+
+def process_workers(settings: BaseSettings) -> int:
+    value = settings.get("PROCESS_WORKERS")
+    if value is None or value == "":
+        return os.cpu_count() or 1
+    return max(0, int(value))

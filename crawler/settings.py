@@ -1,0 +1,68 @@
+"""Scrapy settings for the qikan crawler.
+
+Every project setting can be given on the command line (``-s NAME=value``).
+Defaults are polite: one request at a time per host, a delay, AutoThrottle.
+"""
+
+BOT_NAME = "qikan"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+COMMANDS_MODULE = "crawler.commands"
+
+# -- politeness ---------------------------------------------------------------
+USER_AGENT = "qikan-crawler/0.1 (+https://github.com/qikan-crawler/qikan-crawler#readme; research corpus builder)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 1.0
+RANDOMIZE_DOWNLOAD_DELAY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 4 * 1024 * 1024  # pages are about 50 KB
+DOWNLOAD_WARNSIZE = 1024 * 1024
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+# -- retries: 5xx, 429 and timeouts, with exponential backoff honouring Retry-After
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_BACKOFF_BASE = 1.0  # seconds before the first retry; doubles each time
+RETRY_BACKOFF_MAX = 60.0  # cap for backoff and for a server's Retry-After
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+}
+
+# -- output -------------------------------------------------------------------
+DATASET_DIR = "output"  # gets articles/, rejects/, runs/; a local path or a pyarrow filesystem URI
+DATASET_ROW_GROUP_ROWS = 2000
+DATASET_MAX_ROWS_PER_FILE = 100_000
+DATASET_MAX_BUFFER_MB = 64
+RUN_ID = None  # generated per crawl when unset: <UTC time>-<random>
+
+# -- processing: decode, extract, normalise, segment --------------------------
+PROCESS_WORKERS = None  # worker processes for page processing; None = one per core, 0 = in the crawl process
+SEGMENT_ENABLED = True
+JIEBA_CACHE_DIR = None  # default: <DATASET_DIR>/.cache/jieba
+JIEBA_USER_DICTS = []  # extra user dictionary files, loaded after the bundled one
+KEYWORDS_METHOD = "tfidf"  # or "textrank"
+KEYWORDS_TOP_K = 10
+
+ITEM_PIPELINES = {
+    "crawler.itempipelines.PageProcessingPipeline": 100,
+    "crawler.itempipelines.DuplicateArticlesPipeline": 200,
+    "crawler.itempipelines.DatasetPipeline": 300,
+}
+EXTENSIONS = {
+    "crawler.extensions.RunSummary": 500,
+}
+FEED_EXPORTERS = {
+    "parquet": "crawler.exporters.ParquetItemExporter",
+}
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,97 @@
+"""From raw page to output row: the one code path for crawl, replay and rebuild.
+
+:func:`process_page` never raises for a bad page: whatever goes wrong becomes a
+:class:`~pipelines.records.RejectRecord` with a reason, a stage and the URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from typing import Protocol
+
+from pipelines.decode import UndecodableError, decode_body
+from pipelines.extract import PageClass, classify, extract_article, parse_html
+from pipelines.rawpage import RawPage
+from pipelines.records import ArticleRecord, RejectReason, RejectRecord, RejectStage
+
+logger = logging.getLogger(__name__)
+
+
+class Analyser(Protocol):
+    """What segmentation offers the pipeline (see :mod:`pipelines.segment`)."""
+
+    def analyse(self, title: str | None, body: str) -> tuple[list[str], list[str]]: ...
+
+
+Outcome = ArticleRecord | RejectRecord
+
+
+def reject(raw: RawPage, reason: RejectReason, stage: RejectStage, detail: str) -> RejectRecord:
+    return RejectRecord(
+        url=raw.url,
+        reason=reason.value,
+        stage=stage.value,
+        detail=detail[:500],
+        status=raw.status,
+        fetched_at=raw.fetched_at,
+    )
+
+
+def process_page(raw: RawPage, analyser: Analyser | None = None) -> Outcome:
+    """Decode, classify, extract, normalise and (with ``analyser``) segment one page."""
+    if raw.error is not None:
+        return reject(raw, RejectReason.FETCH_ERROR, RejectStage.FETCH, raw.error)
+    if not 200 <= raw.status < 300:
+        return reject(raw, RejectReason.HTTP_STATUS, RejectStage.FETCH, f"HTTP {raw.status}")
+    try:
+        return _process_response(raw, analyser)
+    except Exception as exc:  # a bug must cost one page, not the run
+        logger.error("Extraction failed for %s: %r", raw.url, exc)
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
+        return reject(raw, RejectReason.PARSE_ERROR, RejectStage.EXTRACT, f"{exc!r} at {where}")
+
+
+def _process_response(raw: RawPage, analyser: Analyser | None) -> Outcome:
+    if not raw.body.strip():
+        return reject(raw, RejectReason.EMPTY_BODY, RejectStage.DECODE, "empty response body")
+    try:
+        html = decode_body(raw.body, raw.header("Content-Type")).text
+    except UndecodableError as exc:
+        return reject(raw, RejectReason.UNDECODABLE, RejectStage.DECODE, str(exc))
+    sel = parse_html(html)
+    page_class = classify(sel, raw.url)
+    if page_class is PageClass.SOFT_404:
+        return reject(raw, RejectReason.SOFT_404, RejectStage.CLASSIFY, "page says it does not exist")
+    if page_class is PageClass.NOT_ARTICLE:
+        return reject(raw, RejectReason.NOT_ARTICLE, RejectStage.CLASSIFY, "not an article URL")
+    if page_class is PageClass.TEMPLATE_MISMATCH:
+        return reject(
+            raw, RejectReason.TEMPLATE_MISMATCH, RejectStage.CLASSIFY, "article URL without title or content block"
+        )
+    article = extract_article(sel, raw.url)
+    body = article.body
+    if not body:
+        return reject(raw, RejectReason.EMPTY_BODY, RejectStage.EXTRACT, "no body text after cleaning")
+    tokens, keywords = analyser.analyse(article.title, body) if analyser else ([], [])
+    return ArticleRecord(
+        article_id=article.article_id,
+        url=article.url,
+        title=article.title,
+        authors=article.authors,
+        affiliations=article.affiliations,
+        journal=article.journal,
+        year=article.year,
+        issue=article.issue,
+        issue_label=article.issue_label,
+        published_date=article.published_date,
+        body=body,
+        tags=article.tags,
+        keywords=keywords,
+        tokens=tokens,
+        char_count=len(body) - body.count("\n"),
+        content_sha1=hashlib.sha1(body.encode("utf-8")).hexdigest(),
+        fetched_at=raw.fetched_at,
+    )

@@ -1,0 +1,50 @@
+"""The raw page: what the spider fetched, before any parsing.
+
+A raw page is the one hand-off between fetching and cleaning. The live crawl,
+fixture replay and offline rebuilds all produce raw pages and feed them to
+:func:`pipelines.process.process_page`, so every cleaning rule has one home.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@attrs.define(kw_only=True)
+class RawPage:
+    """One HTTP response exactly as received (or a fetch that failed)."""
+
+    url: str
+    """The URL of the response (after redirects)."""
+
+    status: int
+    """HTTP status; 0 when no response arrived (see ``error``)."""
+
+    headers: dict[str, str] = attrs.field(factory=dict)
+    """Response headers, one value per name (names as sent)."""
+
+    body: bytes = b""
+    """Body bytes exactly as served, undecoded."""
+
+    fetched_at: dt.datetime = attrs.field(factory=_utc_now)
+    """When the response arrived, timezone-aware UTC."""
+
+    request_url: str | None = None
+    """The URL that was requested, when it differs from ``url``."""
+
+    error: str | None = None
+    """Why no usable response arrived (exception class and message), else None."""
+
+    def header(self, name: str) -> str | None:
+        """Case-insensitive header lookup."""
+        lname = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lname:
+                return value
+        return None
