@@ -1,0 +1,169 @@
+"""The Parquet dataset writer: partitions, types, atomic files, unique names, safe paths."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.dataset import HIVE_NULL, DatasetWriter, partition_dir
+from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, to_row
+
+FETCHED = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.timezone.utc)
+
+
+def article(article_id: str, year: int | None, journal: str = "基层建设") -> dict:
+    body = f"正文{article_id}"
+    return to_row(
+        ArticleRecord(
+            article_id=article_id,
+            url=f"http://127.0.0.1:1/paper/{article_id}.html",
+            title="标题",
+            authors=["张三", "李四"],
+            affiliations=[],
+            journal=journal,
+            year=year,
+            issue=6,
+            issue_label="第6期",
+            published_date=dt.date(2019, 4, 28),
+            body=body,
+            tags=[],
+            keywords=["正文"],
+            tokens=["正文", article_id],
+            char_count=len(body),
+            content_sha1="0" * 40,
+            fetched_at=FETCHED,
+        )
+    )
+
+
+def partitioning() -> ds.Partitioning:
+    return ds.partitioning(pa.schema([("year", pa.int32())]), flavor="hive")
+
+
+def test_rows_land_in_year_partitions_with_spec_types(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path / "articles", ARTICLE_SCHEMA, run_id="run1", partition_by="year")
+    for i in range(5):
+        writer.write(article(str(100 + i), 2019 if i % 2 else 2020))
+    writer.write(article("999", None))
+    writer.commit()
+
+    dirs = sorted(p.name for p in (tmp_path / "articles").iterdir())
+    assert dirs == ["year=2019", "year=2020", f"year={HIVE_NULL}"]
+    table = ds.dataset(tmp_path / "articles", format="parquet", partitioning=partitioning()).to_table()
+    assert table.num_rows == 6
+    assert sorted(table.column("year").to_pylist(), key=str) == [2019, 2019, 2020, 2020, 2020, None]
+    for field in ARTICLE_SCHEMA:
+        assert table.schema.field(field.name).type == field.type, field.name
+    row = table.filter(ds.field("article_id") == "100").to_pylist()[0]
+    assert row["published_date"] == dt.date(2019, 4, 28)
+    assert row["fetched_at"] == dt.datetime(2026, 11, 25, 8, 30, 15, 123000, tzinfo=dt.timezone.utc)
+    assert row["authors"] == ["张三", "李四"]
+
+
+def test_year_is_kept_inside_the_files(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id="run1", partition_by="year")
+    writer.write(article("1", 2018))
+    (path,) = writer.commit()
+    assert pq.read_table(path).column("year").to_pylist() == [2018]  # readers that ignore hive folders
+
+
+def test_duckdb_reads_it_as_the_spec_says(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path / "articles", ARTICLE_SCHEMA, run_id="run1", partition_by="year")
+    for i in range(3):
+        writer.write(article(str(i), 2019))
+    writer.commit()
+    glob = f"{tmp_path}/articles/**/*.parquet"
+    rows = duckdb.sql(
+        f"SELECT count(*), min(year), typeof(min(year)) FROM read_parquet('{glob}', hive_partitioning=true, hive_types={{'year': INTEGER}})"
+    ).fetchall()
+    assert rows == [(3, 2019, "INTEGER")]
+
+
+def test_zstd_row_groups_and_key_value_metadata(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id="run-7", partition_by="year", row_group_rows=1000)
+    for i in range(2500):
+        writer.write(article(str(i), 2019))
+    (path,) = writer.commit()
+    metadata = pq.read_metadata(path)
+    assert metadata.num_rows == 2500
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [1000, 1000, 500]
+    assert metadata.row_group(0).column(0).compression == "ZSTD"
+    kv = metadata.metadata
+    assert kv[b"qikan.schema_version"] == b"1"
+    assert kv[b"qikan.run_id"] == b"run-7"
+
+
+def test_files_appear_only_when_complete(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id="run1", partition_by="year", row_group_rows=10)
+    for i in range(25):
+        writer.write(article(str(i), 2019))
+    visible = list(tmp_path.rglob("*.parquet"))
+    hidden = [p.name for p in (tmp_path / "year=2019").iterdir()]
+    assert visible == []  # only the dot-prefixed temporary file exists yet
+    assert len(hidden) == 1 and hidden[0].startswith(".") and hidden[0].endswith(".inprogress")
+    assert ds.dataset(tmp_path, format="parquet", partitioning="hive").count_rows() == 0
+    writer.commit()
+    assert [p.name.startswith(".") for p in (tmp_path / "year=2019").iterdir()] == [False]
+    assert ds.dataset(tmp_path, format="parquet", partitioning="hive").count_rows() == 25
+
+
+def test_a_second_run_adds_files_and_never_overwrites(tmp_path: Path) -> None:
+    for run_id in ("runA", "runB"):
+        writer = DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id=run_id, partition_by="year")
+        writer.write(article("1", 2019))
+        writer.commit()
+    names = sorted(p.name for p in tmp_path.rglob("*.parquet"))
+    assert names == ["part-runA-00001.parquet", "part-runB-00001.parquet"]
+
+
+def test_files_rotate_at_max_rows(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id="r", partition_by="year", row_group_rows=10, max_rows_per_file=20)
+    for i in range(45):
+        writer.write(article(str(i), 2019))
+    writer.commit()
+    counts = sorted(pq.read_metadata(p).num_rows for p in tmp_path.rglob("*.parquet"))
+    assert counts == [5, 20, 20]
+
+
+def test_buffer_limit_flushes_largest_partition(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id="r", partition_by="year", max_buffer_bytes=1)
+    for i in range(1200):
+        writer.write(article(str(i), 2000 + i % 3))
+    assert writer.buffered_rows < 1200  # rows went to disk before any partition reached a full row group
+    writer.commit()
+    assert ds.dataset(tmp_path, format="parquet", partitioning="hive").count_rows() == 1200
+
+
+def test_unpartitioned_rejects(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path / "rejects", REJECT_SCHEMA, run_id="r")
+    writer.write(dict(url="http://x/paper/9.html", reason="soft_404", stage="classify", detail="d", status=200, fetched_at=FETCHED))
+    writer.commit()
+    table = ds.dataset(tmp_path / "rejects", format="parquet", partitioning="hive").to_table()
+    assert table.to_pylist()[0]["reason"] == "soft_404"
+
+
+@pytest.mark.parametrize("value", ["../../x", "2019/../../etc", "2019\x00", 2019.0, True])
+def test_partition_values_must_be_integers(value: object) -> None:
+    with pytest.raises(TypeError):
+        partition_dir("year", value)
+
+
+@pytest.mark.parametrize("run_id", ["../x", "a/b", "", ".hidden", "a\x00b"])
+def test_run_ids_that_could_escape_are_refused(tmp_path: Path, run_id: str) -> None:
+    with pytest.raises(ValueError):
+        DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id=run_id)
+
+
+def test_a_journal_that_looks_like_a_path_is_just_a_string(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path / "articles", ARTICLE_SCHEMA, run_id="r", partition_by="year")
+    writer.write(article("1", 2019, journal="../../x\x00/y"))
+    writer.commit()
+    files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
+    assert files == ["articles/year=2019/part-r-00001.parquet"]
+    assert pq.read_table(tmp_path / files[0]).column("journal").to_pylist() == ["../../x\x00/y"]
