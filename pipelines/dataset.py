@@ -27,6 +27,8 @@ from pipelines.records import CLEANING_RULES_VERSION, SCHEMA_VERSION
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 METADATA_PREFIX = "qikan."
+PENDING_ROWS = 256
+"""Rows kept as Python dicts before they are converted to an Arrow batch."""
 
 
 def open_filesystem(location: str | Path) -> tuple[pafs.FileSystem, str]:
@@ -108,6 +110,7 @@ class DatasetWriter:
         self.filesystem.create_dir(self.root, recursive=True)
         self._pending: dict[str, list[dict]] = {}
         self._batches: dict[str, list[pa.RecordBatch]] = {}
+        self._batched_rows: dict[str, int] = {}
         self._buffered_bytes = 0
         self._open: dict[str, _OpenFile] = {}
         self._sequence = 0
@@ -115,16 +118,17 @@ class DatasetWriter:
         self.files_written: list[str] = []
 
     def write(self, row: Mapping[str, object]) -> None:
-        """Buffer one row; rows reach disk in row groups."""
+        """Buffer one row; rows reach disk in row groups of ``row_group_rows``."""
         key = partition_dir(self.partition_by, row.get(self.partition_by)) if self.partition_by else ""
         pending = self._pending.setdefault(key, [])
         pending.append(dict(row))
-        if len(pending) >= 256:
-            self._to_batch(key)
-        if sum(b.num_rows for b in self._batches.get(key, ())) >= self.row_group_rows:
+        if len(pending) + self._batched_rows.get(key, 0) >= self.row_group_rows:
             self._write_group(key)
-        elif self._buffered_bytes > self.max_buffer_bytes:
-            self._write_group(max(self._batches, key=lambda k: sum(b.nbytes for b in self._batches[k])))
+            return
+        if len(pending) >= PENDING_ROWS:
+            self._to_batch(key)  # Arrow holds rows in a fraction of the memory Python objects take
+            if self._buffered_bytes > self.max_buffer_bytes:
+                self._write_group(max(self._batched_rows, key=self._batched_rows.__getitem__))
 
     def flush(self) -> None:
         """Write every buffered row as row groups of the open files."""
@@ -151,12 +155,12 @@ class DatasetWriter:
         self._open.clear()
         self._pending.clear()
         self._batches.clear()
+        self._batched_rows.clear()
+        self._buffered_bytes = 0
 
     @property
     def buffered_rows(self) -> int:
-        return sum(len(rows) for rows in self._pending.values()) + sum(
-            b.num_rows for batches in self._batches.values() for b in batches
-        )
+        return sum(len(rows) for rows in self._pending.values()) + sum(self._batched_rows.values())
 
     def _to_batch(self, key: str) -> None:
         rows = self._pending.pop(key, None)
@@ -164,11 +168,13 @@ class DatasetWriter:
             return
         batch = pa.RecordBatch.from_pylist(rows, schema=self.schema)
         self._batches.setdefault(key, []).append(batch)
+        self._batched_rows[key] = self._batched_rows.get(key, 0) + batch.num_rows
         self._buffered_bytes += batch.nbytes
 
     def _write_group(self, key: str) -> None:
         self._to_batch(key)
         batches = self._batches.pop(key, None)
+        self._batched_rows.pop(key, None)
         if not batches:
             return
         table = pa.Table.from_batches(batches, schema=self.schema)
