@@ -15,7 +15,7 @@ ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 1.0
-RANDOMIZE_DOWNLOAD_DELAY = True
+DOWNLOAD_DELAY_JITTER = 0.5  # each delay is DOWNLOAD_DELAY × (1 ± 0.5)
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
@@ -66,3 +66,7 @@ FEED_EXPORTERS = {
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
+
+# -- raw archive: every fetched response as WARC, for `scrapy rebuild` -------------
+RAW_ARCHIVE_ENABLED = True  # DATASET_DIR/raw/<run_id>[-<WORKER_ID>]-<n>.warc.gz
+RAW_ARCHIVE_MAX_MB = 1024  # start a new WARC file past this size

@@ -85,9 +85,7 @@ class QikanSpider(scrapy.Spider):
     def parse_robots(self, response: Response) -> Iterator[RawPage | scrapy.Request]:
         self._count(response.url)
         yield raw_page_from_response(response)
-        sitemaps = [
-            u for u in sitemap_urls_from_robots(response.text, base_url=response.url) if self._on_site(u)
-        ] if isinstance(response, TextResponse) else []
+        sitemaps = [u for u in sitemap_urls_from_robots(response.body, base_url=response.url) if self._on_site(u)]
         for sitemap_url in sitemaps or [f"{self.base_url}/sitemap.xml"]:
             yield scrapy.Request(sitemap_url, callback=self.parse_sitemap, errback=self.on_error)
 
