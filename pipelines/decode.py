@@ -20,8 +20,10 @@ from w3lib.encoding import (
 )
 
 MAX_REPLACEMENT_SHARE = 0.001
-"""A declared encoding that fails on at most this share of characters (a cut
-multi-byte sequence at the end of a truncated page) is still used, with U+FFFD."""
+MAX_REPLACEMENTS_ALWAYS_OK = 2
+"""A declared encoding that fails on at most this share of characters, or on at
+most two (a cut multi-byte sequence at the end of a truncated page), is still
+used, with U+FFFD where the bytes were bad."""
 
 
 class UndecodableError(ValueError):
@@ -78,7 +80,8 @@ def decode_body(body: bytes, content_type: str | None = None) -> Decoded:
             text = body.decode(encoding, errors="replace")
         except LookupError:
             text = ""
-        if text and text.count("\ufffd") <= MAX_REPLACEMENT_SHARE * len(text):
+        bad = text.count("\ufffd")
+        if text and bad <= max(MAX_REPLACEMENTS_ALWAYS_OK, MAX_REPLACEMENT_SHARE * len(text)):
             return Decoded(_strip_bom(text), encoding, "lenient")
     raise UndecodableError(
         f"no encoding fits (declared {encoding or 'nothing'}, {len(body)} bytes)"
