@@ -32,6 +32,7 @@ ARTICLE_PAGE_REJECTS = (
     RejectReason.PARSE_ERROR.value,
 )
 """Rejects of pages that were article pages: the template failed on them."""
+FETCH_FAILURE_REJECTS = (RejectReason.FETCH_ERROR.value, RejectReason.HTTP_STATUS.value)
 
 
 def _prefixed(stats: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -64,6 +65,8 @@ class RunSummary:
         self.root = dataset_dir(crawler.settings)
         self.drift_max_share = crawler.settings.getfloat("TEMPLATE_DRIFT_MAX_SHARE", 0.2)
         self.drift_min_pages = crawler.settings.getint("TEMPLATE_DRIFT_MIN_PAGES", 10)
+        self.error_max_share = crawler.settings.getfloat("ERROR_MAX_SHARE", 0.25)
+        self.error_min_pages = crawler.settings.getint("ERROR_MIN_PAGES", 10)
         self.started = time.monotonic()
         self.started_at = dt.datetime.now(dt.timezone.utc)
 
@@ -100,6 +103,15 @@ class RunSummary:
                 f"template drift: {drift['incomplete']} of {drift['article_pages']} article pages "
                 f"gave no title, body or journal ({drift['share']:.0%} > {self.drift_max_share:.0%})"
             )
+        error_pages = sum(stats.get(f"qikan/rejects/{r}", 0) for r in FETCH_FAILURE_REJECTS)
+        error_share = error_pages / pages if pages else 0.0
+        if pages >= self.error_min_pages and error_share > self.error_max_share:
+            failed.append(
+                f"error rate: {error_pages} of {pages} fetched pages failed "
+                f"({error_share:.0%} > {self.error_max_share:.0%})"
+            )
+        if not stats.get("qikan/article_links_seen", 0):
+            failed.append("no articles found: the crawl saw no link to any article page")
         errors = {
             **{f"download/{k}": v for k, v in _prefixed(stats, "downloader/exception_type_count/").items()},
             **{f"spider/{k}": v for k, v in _prefixed(stats, "spider_exceptions/").items()},
@@ -121,6 +133,8 @@ class RunSummary:
             "pages_by_kind": fetched,
             "pages_per_second": round(pages / duration, 2) if duration > 0 else None,
             "articles_written": stats.get("qikan/articles_written", 0),
+            "stored_article_links_skipped": stats.get("qikan/incremental/skipped_stored", 0),
+            "articles_refetched_changed": stats.get("qikan/incremental/refetched_changed", 0),
             "duplicate_articles": stats.get("qikan/duplicate_articles", 0),
             "alias_links_seen": stats.get("qikan/alias_urls_seen", 0),
             "rejects_written": stats.get("qikan/rejects_written", 0),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -124,6 +125,8 @@ class DatasetPipeline:
         )
         self.articles = DatasetWriter(f"{self.root}/articles", ARTICLE_SCHEMA, partition_by="year", **options)
         self.rejects = DatasetWriter(f"{self.root}/rejects", REJECT_SCHEMA, **options)
+        self.commit_seconds = settings.getfloat("DATASET_COMMIT_SECONDS", 300)
+        self.last_commit = time.monotonic()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DatasetPipeline:
@@ -133,6 +136,13 @@ class DatasetPipeline:
         return cls(crawler, root)
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
+        try:
+            return self._write(item)
+        finally:
+            if time.monotonic() - self.last_commit >= self.commit_seconds:
+                self._commit()
+
+    def _write(self, item: Any) -> Any:
         stats = self.crawler.stats
         if isinstance(item, ArticleRecord):
             self.articles.write(to_row(item))
@@ -152,6 +162,12 @@ class DatasetPipeline:
         return item
 
     def close_spider(self, spider: Any = None) -> None:
-        files = self.articles.commit() + self.rejects.commit()
+        self._commit()
+        logger.info("Dataset files written under %s: %d", self.root, self.crawler.stats.get_value("qikan/files_written"))
+
+    def _commit(self) -> None:
+        """Rename complete files into place: from now on their rows count as stored (incremental state)."""
+        self.articles.commit()
+        self.rejects.commit()
+        self.last_commit = time.monotonic()
         self.crawler.stats.set_value("qikan/files_written", len(self.articles.files_written) + len(self.rejects.files_written))
-        logger.info("Committed %d dataset files under %s", len(files), self.root)

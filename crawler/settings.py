@@ -35,14 +35,25 @@ RETRY_BACKOFF_MAX = 60.0  # cap for backoff and for a server's Retry-After
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.middlewares.SameSiteRedirectMiddleware": 600,  # no redirect off the start URL's host:port, no loops
 }
+METAREFRESH_ENABLED = False  # a page's <meta refresh> is page content, not a redirect to follow
 
 # -- output -------------------------------------------------------------------
 DATASET_DIR = "output"  # gets articles/, rejects/, runs/; a local path or a pyarrow filesystem URI
 DATASET_ROW_GROUP_ROWS = 2000
 DATASET_MAX_ROWS_PER_FILE = 100_000
 DATASET_MAX_BUFFER_MB = 64
+DATASET_COMMIT_SECONDS = 300  # open files are committed at least this often, so a killed crawl loses little
 RUN_ID = None  # generated per crawl when unset: <UTC time>-<random>
+
+# -- scheduled runs -------------------------------------------------------------
+INCREMENTAL_ENABLED = True  # skip articles already stored in DATASET_DIR (-a refetch=all to fetch them again)
+TEMPLATE_DRIFT_MAX_SHARE = 0.2  # fail the run when more article pages than this give no title, body or journal
+TEMPLATE_DRIFT_MIN_PAGES = 10
+ERROR_MAX_SHARE = 0.25  # fail the run when more fetched pages than this end in fetch errors or HTTP errors
+ERROR_MIN_PAGES = 10
 
 # -- processing: decode, extract, normalise, segment --------------------------
 PROCESS_WORKERS = None  # worker processes for page processing; None = one per core, 0 = in the crawl process
@@ -57,8 +68,12 @@ ITEM_PIPELINES = {
     "crawler.itempipelines.DuplicateArticlesPipeline": 200,
     "crawler.itempipelines.DatasetPipeline": 300,
 }
+SPIDER_MIDDLEWARES = {
+    "crawler.incremental.IncrementalMiddleware": 600,
+}
 EXTENSIONS = {
     "crawler.extensions.RunSummary": 500,
+    "crawler.incremental.JobDirGuard": 0,
 }
 FEED_EXPORTERS = {
     "parquet": "crawler.exporters.ParquetItemExporter",

@@ -7,7 +7,10 @@ the item pipelines' job, so that crawl, replay and rebuild share one code path.
 
 Usage::
 
-    scrapy crawl qikan -a start_url=http://127.0.0.1:8000/ [-a journal=<slug>]
+    scrapy crawl qikan -a start_url=http://127.0.0.1:8000/ [-a journal=<slug>] [-a refetch=all]
+
+Which known articles to skip (incremental crawling) is decided by
+:class:`crawler.incremental.IncrementalMiddleware`, not here.
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ def raw_page_from_response(response: Response) -> RawPage:
 class QikanSpider(scrapy.Spider):
     name = "qikan"
 
-    def __init__(self, start_url: str | None = None, journal: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, start_url: str | None = None, journal: str | None = None, refetch: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if not start_url:
             raise ValueError("the qikan spider needs -a start_url=URL (the site's home page)")
@@ -61,7 +66,10 @@ class QikanSpider(scrapy.Spider):
             raise ValueError(f"journal must be a slug such as qk000, got {journal!r}")
         self.start_url = start_url
         self.base_url = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        if refetch not in (None, "", "all", "none"):
+            raise ValueError(f"refetch must be 'all' (fetch stored articles again) or 'none', got {refetch!r}")
         self.journal = journal
+        self.refetch = refetch or "none"
         self.allowed_domains = [parts.hostname]
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -108,7 +116,7 @@ class QikanSpider(scrapy.Spider):
             if sitemap.type == "sitemapindex":
                 yield scrapy.Request(loc, callback=self.parse_sitemap, errback=self.on_error)
             elif urls.page_kind(loc) is PageKind.ARTICLE:
-                yield self._article_request(loc)
+                yield self._article_request(loc, lastmod=entry.get("lastmod"))
 
     def on_error(self, failure: Failure) -> Iterator[RawPage]:
         """A fetch that failed still becomes a raw page, so it ends up in rejects."""
@@ -143,15 +151,17 @@ class QikanSpider(scrapy.Spider):
             elif kind in FOLLOWED_LISTINGS and self._in_scope(url, kind):
                 yield self._request(url)
 
-    def _article_request(self, url: str) -> scrapy.Request:
+    def _article_request(self, url: str, lastmod: str | None = None) -> scrapy.Request:
         canonical = urls.canonical_article_url(url)
         assert canonical is not None
         if canonical != url:
             self.crawler.stats.inc_value("qikan/alias_urls_seen")
-        return self._request(canonical, priority=10)
+        self.crawler.stats.inc_value("qikan/article_links_seen")
+        meta = {"lastmod": lastmod} if lastmod else None
+        return self._request(canonical, priority=10, meta=meta)
 
-    def _request(self, url: str, priority: int = 0) -> scrapy.Request:
-        return scrapy.Request(url, callback=self.parse, errback=self.on_error, priority=priority)
+    def _request(self, url: str, priority: int = 0, meta: dict[str, Any] | None = None) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse, errback=self.on_error, priority=priority, meta=meta)
 
     def _in_scope(self, url: str, kind: PageKind) -> bool:
         if not self.journal:
