@@ -301,7 +301,7 @@ def _split_content(content: etree._Element) -> tuple[list[str], list[str]]:
         if _is_skipped(child):
             body_start = index + 1
             continue
-        lines = [line for line in map(normalize_text, _paragraphs_of(child, single_br_splits=True)) if line]
+        lines = [line for line in map(normalize_text, _paragraphs_of([child], single_br_splits=True)) if line]
         if not lines:
             body_start = index + 1
             continue
@@ -315,7 +315,7 @@ def _split_content(content: etree._Element) -> tuple[list[str], list[str]]:
         body_parts.append(text_before)
         if child is not None:
             body_parts.append(child)
-    return [a for a in affiliations if a], normalize_paragraphs(_paragraphs_of_sequence(body_parts))
+    return [a for a in affiliations if a], normalize_paragraphs(_paragraphs_of(body_parts))
 
 
 def _content_children(content: etree._Element) -> Iterator[tuple[etree._Element | None, str]]:
@@ -409,29 +409,17 @@ class _ParagraphBuilder:
         self.text(element.tail)
 
 
-def _paragraphs_of(element: etree._Element, single_br_splits: bool = False) -> list[str]:
-    """Raw paragraphs of one element, its tail excluded."""
+def _paragraphs_of(parts: list[etree._Element | str], single_br_splits: bool = False) -> list[str]:
+    """Raw paragraphs of loose text and elements in document order (the elements' tails excluded)."""
     builder = _ParagraphBuilder(single_br_splits)
-    tail, element.tail = element.tail, None
-    try:
-        builder.element(element)
-    finally:
-        element.tail = tail
-    builder.flush()
-    return builder.paragraphs
-
-
-def _paragraphs_of_sequence(parts: list[etree._Element | str]) -> list[str]:
-    """Raw paragraphs of loose text and elements in document order (tails excluded)."""
-    builder = _ParagraphBuilder()
     for part in parts:
         if isinstance(part, str):
             builder.text(part)
-        else:
-            tail, part.tail = part.tail, None
-            try:
-                builder.element(part)
-            finally:
-                part.tail = tail
+            continue
+        tail, part.tail = part.tail, None
+        try:
+            builder.element(part)
+        finally:
+            part.tail = tail
     builder.flush()
     return builder.paragraphs

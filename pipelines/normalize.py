@@ -63,25 +63,34 @@ def fullwidth_punct_after_cjk(text: str) -> str:
     return _HALFWIDTH_AFTER_CJK_RE.sub(lambda m: _HALF_TO_FULL[m.group()], text)
 
 
-def normalize_text(text: str | None) -> str:
-    """Rules 1, 2, 3 and 5, for metadata values (title, authors, journal, ...)."""
+TEXT_RULES = (remove_noise, fullwidth_alnum_to_ascii, collapse_whitespace, fullwidth_punct_after_cjk)
+"""Rules 1, 2, 3 and 5, in the SPEC's order: every text value."""
+PARAGRAPH_RULES = (
+    remove_noise,
+    fullwidth_alnum_to_ascii,
+    collapse_whitespace,
+    remove_space_between_cjk,
+    fullwidth_punct_after_cjk,
+)
+"""Rules 1 to 5, in the SPEC's order: body paragraphs."""
+
+
+def _apply(rules: tuple, text: str | None) -> str:
     if not text:
         return ""
-    text = remove_noise(text)
-    text = fullwidth_alnum_to_ascii(text)
-    text = collapse_whitespace(text)
-    return fullwidth_punct_after_cjk(text)
+    for rule in rules:
+        text = rule(text)
+    return text
+
+
+def normalize_text(text: str | None) -> str:
+    """Rules 1, 2, 3 and 5, for metadata values (title, authors, journal, ...)."""
+    return _apply(TEXT_RULES, text)
 
 
 def normalize_paragraph(text: str | None) -> str:
     """Rules 1 to 5, for one body paragraph."""
-    if not text:
-        return ""
-    text = remove_noise(text)
-    text = fullwidth_alnum_to_ascii(text)
-    text = collapse_whitespace(text)
-    text = remove_space_between_cjk(text)
-    return fullwidth_punct_after_cjk(text)
+    return _apply(PARAGRAPH_RULES, text)
 
 
 def normalize_paragraphs(paragraphs: Iterable[str]) -> list[str]:

@@ -11,6 +11,8 @@ import logging
 import traceback
 from typing import Protocol
 
+import attrs
+
 from pipelines.decode import UndecodableError, decode_body
 from pipelines.extract import PageClass, classify, extract_article, parse_html
 from pipelines.rawpage import RawPage
@@ -76,19 +78,11 @@ def _process_response(raw: RawPage, analyser: Analyser | None) -> Outcome:
     if not body:
         return reject(raw, RejectReason.EMPTY_BODY, RejectStage.EXTRACT, "no body text after cleaning")
     tokens, keywords = analyser.analyse(article.title, body) if analyser else ([], [])
+    fields = attrs.asdict(article, recurse=False)
+    del fields["paragraphs"]
     return ArticleRecord(
-        article_id=article.article_id,
-        url=article.url,
-        title=article.title,
-        authors=article.authors,
-        affiliations=article.affiliations,
-        journal=article.journal,
-        year=article.year,
-        issue=article.issue,
-        issue_label=article.issue_label,
-        published_date=article.published_date,
+        **fields,
         body=body,
-        tags=article.tags,
         keywords=keywords,
         tokens=tokens,
         char_count=len(body) - body.count("\n"),
