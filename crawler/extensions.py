@@ -110,7 +110,8 @@ class RunSummary:
                 f"error rate: {error_pages} of {pages} fetched pages failed "
                 f"({error_share:.0%} > {self.error_max_share:.0%})"
             )
-        if not stats.get("qikan/article_links_seen", 0):
+        # With REDIS_URL the crawl is all workers together: one may well have seen no article link.
+        if not stats.get("qikan/article_links_seen", 0) and not stats.get("qikan/distributed/crawl_article_links_seen", 0):
             failed.append("no articles found: the crawl saw no link to any article page")
         errors = {
             **{f"download/{k}": v for k, v in _prefixed(stats, "downloader/exception_type_count/").items()},
@@ -122,6 +123,8 @@ class RunSummary:
         }
         return {
             "run_id": crawl_run_id(self.crawler),
+            "worker_id": self.crawler.settings.get("WORKER_ID") or None,
+            "redis_crawl_id": self.crawler.settings.get("REDIS_CRAWL_ID") if self.crawler.settings.get("REDIS_URL") else None,
             "spider": getattr(spider, "name", None),
             "start_url": getattr(spider, "start_url", None),
             "journal": getattr(spider, "journal", None),
@@ -132,6 +135,7 @@ class RunSummary:
             "pages_fetched": pages,
             "pages_by_kind": fetched,
             "pages_per_second": round(pages / duration, 2) if duration > 0 else None,
+            "peak_rss_mb": round(stats["memusage/max"] / 2**20, 1) if "memusage/max" in stats else None,
             "articles_written": stats.get("qikan/articles_written", 0),
             "stored_article_links_skipped": stats.get("qikan/incremental/skipped_stored", 0),
             "articles_refetched_changed": stats.get("qikan/incremental/refetched_changed", 0),

@@ -55,7 +55,8 @@ def segment_config(settings: BaseSettings) -> SegmentConfig | None:
 
 
 def process_workers(settings: BaseSettings) -> int:
+    """``PROCESS_WORKERS``, default one per core but the one the crawl process itself needs."""
     value = settings.get("PROCESS_WORKERS")
     if value is None or value == "":
-        return os.cpu_count() or 1
+        return max(1, (os.cpu_count() or 1) - 1)
     return max(0, int(value))

@@ -56,7 +56,7 @@ ERROR_MAX_SHARE = 0.25  # fail the run when more fetched pages than this end in 
 ERROR_MIN_PAGES = 10
 
 # -- processing: decode, extract, normalise, segment --------------------------
-PROCESS_WORKERS = None  # worker processes for page processing; None = one per core, 0 = in the crawl process
+PROCESS_WORKERS = None  # worker processes for page processing; None = cores - 1 (at least 1), 0 = in the crawl process
 SEGMENT_ENABLED = True
 JIEBA_CACHE_DIR = None  # default: <DATASET_DIR>/.cache/jieba
 JIEBA_USER_DICTS = []  # extra user dictionary files, loaded after the bundled one
@@ -85,3 +85,12 @@ FEED_EXPORT_ENCODING = "utf-8"
 # -- raw archive: every fetched response as WARC, for `scrapy rebuild` -------------
 RAW_ARCHIVE_ENABLED = True  # DATASET_DIR/raw/<run_id>[-<WORKER_ID>]-<n>.warc.gz
 RAW_ARCHIVE_MAX_MB = 1024  # start a new WARC file past this size
+
+# -- distributed crawling: N workers share one frontier in Redis (scrapy-redis) -------
+# Off unless REDIS_URL is set; then the add-on switches scheduler and duplicate filter to
+# scrapy-redis and keeps the incremental state in Redis (see crawler/distributed).
+ADDONS = {"crawler.distributed.RedisAddon": 0}
+REDIS_URL = None  # redis://host:port/db; workers with the same URL and REDIS_CRAWL_ID share one crawl
+REDIS_CRAWL_ID = "qikan"  # names the shared frontier and state: one id per dataset
+REDIS_WORKER_TIMEOUT = 60  # seconds without a heartbeat before a worker counts as dead and its requests are re-queued
+WORKER_ID = None  # in file names and Redis keys; default with REDIS_URL: <hostname>-<pid>
