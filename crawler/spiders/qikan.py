@@ -141,7 +141,7 @@ class QikanSpider(scrapy.Spider):
             links = response.css("ul.issue-list a, ul.article-list a, div.pages a")
         else:
             links = response.css("a")
-        for href in links.xpath("@href").getall():
+        for href in dict.fromkeys(links.xpath("@href").getall()):  # each distinct link once per page
             url = urls.resolve(response.url, href)
             if not self._on_site(url):
                 continue
