@@ -111,7 +111,8 @@ class RunSummary:
                 f"({error_share:.0%} > {self.error_max_share:.0%})"
             )
         # With REDIS_URL the crawl is all workers together: one may well have seen no article link.
-        if not stats.get("qikan/article_links_seen", 0) and not stats.get("qikan/distributed/crawl_article_links_seen", 0):
+        links = stats.get("qikan/article_links_seen", 0) or stats.get("qikan/distributed/crawl_article_links_seen", 0)
+        if not links:
             failed.append("no articles found: the crawl saw no link to any article page")
         errors = {
             **{f"download/{k}": v for k, v in _prefixed(stats, "downloader/exception_type_count/").items()},
@@ -124,7 +125,7 @@ class RunSummary:
         return {
             "run_id": crawl_run_id(self.crawler),
             "worker_id": self.crawler.settings.get("WORKER_ID") or None,
-            "redis_crawl_id": self.crawler.settings.get("REDIS_CRAWL_ID") if self.crawler.settings.get("REDIS_URL") else None,
+            "redis_crawl_id": (self.crawler.settings.get("REDIS_CRAWL_ID") if self.crawler.settings.get("REDIS_URL") else None),
             "spider": getattr(spider, "name", None),
             "start_url": getattr(spider, "start_url", None),
             "journal": getattr(spider, "journal", None),

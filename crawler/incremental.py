@@ -2,7 +2,8 @@
 
 :class:`IncrementalMiddleware` keeps a crawl into an existing ``DATASET_DIR``
 from fetching article pages whose rows are already stored (see
-:mod:`pipelines.state` for why the dataset itself is the state). Listing pages
+:mod:`pipelines.state` for why the dataset itself is the state; with
+``REDIS_URL`` it is a Redis hash, :mod:`crawler.distributed.state`). Listing pages
 and the sitemap are always fetched again; ``-a refetch=all``, or a sitemap
 ``<lastmod>`` newer than the stored ``fetched_at``, fetches an article again.
 
@@ -26,6 +27,7 @@ from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from crawler.distributed import redis_url
 from crawler.runinfo import dataset_dir
 from pipelines import urls
 from pipelines.state import StoredArticles, parse_lastmod
@@ -45,9 +47,27 @@ class IncrementalMiddleware:
             logger.info("refetch=all: stored articles are fetched again")
             return
         # Loaded here, not in a signal handler, so that an unreadable dataset stops the crawl at start.
-        self.stored = StoredArticles.from_dataset(root)
+        if redis_url(crawler.settings):
+            # Workers share one dataset and commit into it concurrently: the state is kept in Redis.
+            from crawler.distributed.state import RedisArticleState
+
+            self.redis_state = RedisArticleState.for_crawler(crawler)
+            self.stored = self.redis_state.load(root)
+            where = f"Redis {self.redis_state.key}"
+            crawler.signals.connect(self._reload_for_new_crawl, signal=signals.spider_opened)
+        else:
+            self.stored = StoredArticles.from_dataset(root)
+            where = self.root
         self.crawler.stats.set_value("qikan/incremental/stored_articles", len(self.stored))
-        logger.info("Incremental crawl: %d articles already stored in %s", len(self.stored), self.root)
+        logger.info("Incremental crawl: %d articles already stored (%s)", len(self.stored), where)
+
+    def _reload_for_new_crawl(self, spider: Any) -> None:
+        """A worker that starts a new crawl reads the state again: the last worker of the previous
+        crawl may have committed since it was loaded. (One that joins a crawl need not: the shared
+        duplicate filter keeps it from fetching what the others fetched.)"""
+        if self.crawler.stats.get_value("qikan/distributed/new_crawl"):
+            self.stored = self.redis_state.load(self.root)
+            self.crawler.stats.set_value("qikan/incremental/stored_articles", len(self.stored))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:

@@ -10,12 +10,14 @@ after they are written, with a log line that names the URL and the reason.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -23,11 +25,13 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 from twisted.internet.threads import deferToThread
 
 from crawler.runinfo import crawl_run_id, dataset_dir, process_workers, segment_config
+from pipelines import urls
 from pipelines.dataset import DatasetWriter
 from pipelines.process import Outcome, process_page, reject
 from pipelines.records import RejectReason, RejectStage
 from pipelines.rawpage import RawPage
 from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, RejectRecord, to_row
+from pipelines.state import SETTLED_REJECTS
 from pipelines.workers import make_analyser, process_in_worker, start_pool
 
 logger = logging.getLogger(__name__)
@@ -37,6 +41,11 @@ QUIET_REJECTS = {RejectReason.NOT_ARTICLE.value}
 
 TRACKED_FIELDS = ("title", "authors", "journal", "year", "issue", "published_date")
 """Fields whose absence the run summary counts (a rise means the site changed)."""
+
+dataset_committed = object()
+"""Signal sent by :class:`DatasetPipeline` after each commit, with ``stored``: (article_id, fetched_at) of
+the article rows and settled rejects committed since the previous one. A distributed crawl records them
+as stored in Redis (:mod:`crawler.distributed`): only now are they on disk."""
 
 
 class PageProcessingPipeline:
@@ -127,13 +136,20 @@ class DatasetPipeline:
         self.rejects = DatasetWriter(f"{self.root}/rejects", REJECT_SCHEMA, **options)
         self.commit_seconds = settings.getfloat("DATASET_COMMIT_SECONDS", 300)
         self.last_commit = time.monotonic()
+        self.uncommitted: list[tuple[str, dt.datetime]] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DatasetPipeline:
         root = dataset_dir(crawler.settings)
         if root is None:
             raise NotConfigured("DATASET_DIR is empty: not writing a dataset")
-        return cls(crawler, root)
+        pipeline = cls(crawler, root)
+        crawler.signals.connect(pipeline.spider_idle, signal=signals.spider_idle)
+        return pipeline
+
+    def spider_idle(self, spider: Any = None) -> None:
+        """Nothing is in flight: commit now, so that a worker waiting for others holds no uncommitted rows."""
+        self._commit()
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
         try:
@@ -146,6 +162,7 @@ class DatasetPipeline:
         stats = self.crawler.stats
         if isinstance(item, ArticleRecord):
             self.articles.write(to_row(item))
+            self.uncommitted.append((item.article_id, item.fetched_at))
             stats.inc_value("qikan/articles_written")
             missing = [name for name in TRACKED_FIELDS if getattr(item, name) in (None, [])]
             for name in missing:
@@ -155,6 +172,8 @@ class DatasetPipeline:
             return item
         if isinstance(item, RejectRecord):
             self.rejects.write(to_row(item))
+            if item.reason in SETTLED_REJECTS and (article_id := urls.article_id(item.url)):
+                self.uncommitted.append((article_id, item.fetched_at))
             stats.inc_value("qikan/rejects_written")
             stats.inc_value(f"qikan/rejects/{item.reason}")
             level = "DEBUG" if item.reason in QUIET_REJECTS else "INFO"
@@ -171,3 +190,5 @@ class DatasetPipeline:
         self.rejects.commit()
         self.last_commit = time.monotonic()
         self.crawler.stats.set_value("qikan/files_written", len(self.articles.files_written) + len(self.rejects.files_written))
+        stored, self.uncommitted = self.uncommitted, []
+        self.crawler.signals.send_catch_log(signal=dataset_committed, stored=stored)

@@ -10,7 +10,7 @@ NEWSPIDER_MODULE = "crawler.spiders"
 COMMANDS_MODULE = "crawler.commands"
 
 # -- politeness ---------------------------------------------------------------
-USER_AGENT = "qikan-crawler/0.1 (+https://github.com/qikan-crawler/qikan-crawler#readme; research corpus builder)"
+USER_AGENT = "qikan-crawler/0.1 (research corpus crawler; about: README of the qikan-crawler project; put your contact here)"
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
@@ -37,6 +37,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "crawler.middlewares.SameSiteRedirectMiddleware": 600,  # no redirect off the start URL's host:port, no loops
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawler.middlewares.CountingHttpCompressionMiddleware": 590,  # gzip bombs stop at DOWNLOAD_MAXSIZE, counted
 }
 METAREFRESH_ENABLED = False  # a page's <meta refresh> is page content, not a redirect to follow
 
@@ -94,3 +96,4 @@ REDIS_URL = None  # redis://host:port/db; workers with the same URL and REDIS_CR
 REDIS_CRAWL_ID = "qikan"  # names the shared frontier and state: one id per dataset
 REDIS_WORKER_TIMEOUT = 60  # seconds without a heartbeat before a worker counts as dead and its requests are re-queued
 WORKER_ID = None  # in file names and Redis keys; default with REDIS_URL: <hostname>-<pid>
+REDIS_PREFETCH = None  # requests a worker holds at once (taken from the shared queue); default 4 × CONCURRENT_REQUESTS_PER_DOMAIN

@@ -70,6 +70,8 @@ def _batches(location: str, columns: list[str], where: ds.Expression | None = No
     if filesystem.get_file_info(path).type.name != "Directory":
         return
     dataset = ds.dataset(path, filesystem=filesystem, format="parquet", partitioning="hive")
+    if not dataset.files:  # created by a writer that has committed nothing yet (killed, or still running)
+        return
     yield from dataset.to_batches(columns=columns, filter=where)
 
 
