@@ -1,9 +1,26 @@
-"""Retries that wait: exponential backoff, and the server's ``Retry-After`` when it sends one.
+"""Downloader middlewares for a slow, flaky and untrusted site.
 
-Scrapy's own RetryMiddleware re-schedules a failed request at once; against a
-site that answers 503 under load that only adds load. This subclass keeps its
-rules (RETRY_TIMES, RETRY_HTTP_CODES, RETRY_EXCEPTIONS, stats, give-up
-logging) and only adds the wait before the retry is handed back.
+Retries that wait: Scrapy's own RetryMiddleware re-schedules a failed request
+at once; against a site that answers 503 under load that only adds load.
+:class:`BackoffRetryMiddleware` keeps its rules (RETRY_TIMES, RETRY_HTTP_CODES,
+RETRY_EXCEPTIONS, stats, give-up logging) and only adds the wait before the
+retry is handed back.
+
+Redirects that stay home: Scrapy's RedirectMiddleware follows any redirect and
+hands the new request back to the scheduler, where an off-site host is dropped
+by the offsite filter and an already-seen URL (a loop, or two pages redirecting
+into each other) by the duplicate filter -- silently, so the page that
+redirected is neither a row nor a reject. Another port of the same host is not
+even off-site to Scrapy. :class:`SameSiteRedirectMiddleware` refuses off-site
+targets and loops while the original request is still in hand, so its errback
+records them, and lets every other redirect through the duplicate filter (the
+chain is bounded by REDIRECT_MAX_TIMES; a second copy of an article is counted
+by the duplicate-articles pipeline).
+
+Bombs that show: Scrapy's HttpCompressionMiddleware already stops inflating a
+body at DOWNLOAD_MAXSIZE (a gzip bomb costs at most that much memory) but
+counts nothing; :class:`CountingHttpCompressionMiddleware` makes each refused
+or undecompressable body a ``qikan/errors/...`` count in the run summary.
 """
 
 from __future__ import annotations
@@ -17,12 +34,17 @@ from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
+from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
+
+from pipelines.urls import same_site
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +114,52 @@ class BackoffRetryMiddleware(RetryMiddleware):
             await asyncio.sleep(delay)
         else:
             await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
+
+
+class SameSiteRedirectMiddleware(RedirectMiddleware):
+    """RedirectMiddleware that refuses a redirect off the crawl's site (host and port) or back into its own chain.
+
+    The refusal is an :class:`~scrapy.exceptions.IgnoreRequest` raised for the
+    request that got the redirect, so the spider's errback turns it into a
+    ``fetch_error`` reject; ``qikan/errors/<kind>`` counts each kind for the run
+    summary. Past ``REDIRECT_MAX_TIMES`` hops Scrapy itself gives up the same way.
+    """
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
+        try:
+            result = super().process_response(request, response)
+        except IgnoreRequest:
+            self.crawler.stats.inc_value("qikan/errors/redirect_limit")
+            raise
+        if not isinstance(result, Request):
+            return result
+        site = getattr(self.crawler.spider, "base_url", None)
+        if site and not same_site(result.url, site):
+            self.crawler.stats.inc_value("qikan/errors/offsite_redirect")
+            raise IgnoreRequest(f"redirect off site: {request.url} -> {result.url}")
+        chain = result.meta.get("redirect_urls", [])
+        if result.url in chain:
+            self.crawler.stats.inc_value("qikan/errors/redirect_loop")
+            raise IgnoreRequest(f"redirect loop: {' -> '.join([*chain, result.url])}")
+        result.dont_filter = True  # seen before or not, this request's page must end somewhere
+        return result
+
+
+class CountingHttpCompressionMiddleware(HttpCompressionMiddleware):
+    """HttpCompressionMiddleware that counts its refusals: ``decompression_limit`` (bombs), ``decompression_error``."""
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
+        try:
+            return super().process_response(request, response)
+        except IgnoreRequest:
+            self.crawler.stats.inc_value("qikan/errors/decompression_limit")
+            raise
+        except Exception:
+            self.crawler.stats.inc_value("qikan/errors/decompression_error")
+            raise
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CountingHttpCompressionMiddleware:
+        middleware = super().from_crawler(crawler)
+        middleware.crawler = crawler
+        return middleware

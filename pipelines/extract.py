@@ -25,9 +25,11 @@ SITE_TITLE_SUFFIX_RE = re.compile(r"\s*[-_|–—]\s*期刊图书馆\s*$")
 META_LINE_RE = re.compile(r"^(论文作者|论文发表刊物|论文发表时间)\s*[:：]?\s*(.*)$")
 AUTHOR_SEPARATORS_RE = re.compile(r"[\s,，、;；]+")
 JOURNAL_LINE_RE = re.compile(r"^《(?P<journal>[^》]*)》\s*(?P<rest>.*)$")
-YEAR_ISSUE_RE = re.compile(r"(?P<year>\d{4})\s*年\s*(?P<label>.*)$")
-ISSUE_NUMBER_RE = re.compile(r"(\d+)\s*期")
-DATE_RE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
+YEAR_ISSUE_RE = re.compile(r"(?<![0-9])(?P<year>[0-9]{4})\s*年\s*(?P<label>.*)$")
+"""Four ASCII digits, not the tail of a longer number: "99999年" is no year."""
+ISSUE_NUMBER_RE = re.compile(r"(?<![0-9])([0-9]{1,5})\s*期")
+"""At most five digits, so ``int()`` never meets an endless digit run (Python refuses over 4300)."""
+DATE_RE = re.compile(r"(?<![0-9])([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})(?![0-9])")
 TAG_SEPARATORS_RE = re.compile(r"[;；,，]+")
 CENTRED_STYLE_RE = re.compile(r"text-align\s*:\s*center", re.I)
 OPENING, CLOSING = "（(", "）)"
@@ -232,7 +234,7 @@ def _parse_breadcrumb(sel: Selector) -> tuple[str | None, int | None, int | None
     journal = None
     year = issue = label = None
     for link in crumb.css("a"):
-        href = link.attrib.get("href", "")
+        href = link.root.get("href", "")  # not .attrib: it fails on any attribute with a control character in its name
         text = normalize_text(" ".join(link.css("::text").getall()))
         kind = urls.page_kind(urls.resolve("http://site.invalid/", href))
         if kind is urls.PageKind.JOURNAL and journal is None:
@@ -387,26 +389,40 @@ class _ParagraphBuilder:
             self.paragraphs.append("".join(self._current))
             self._current = []
 
-    def element(self, element: etree._Element) -> None:
-        if _is_skipped(element):
-            self.text(element.tail)
-            return
-        tag = element.tag.lower()
-        if tag == "br":
-            self.br()
-            self.text(element.tail)
-            return
-        block = tag in BLOCK_TAGS
-        if block:
-            self.flush()
-            self._br_run = 0
-        self.text(element.text)
-        for child in element:
-            self.element(child)
-        if block:
-            self.flush()
-            self._br_run = 0
-        self.text(element.tail)
+    def element(self, root: etree._Element, *, tail: bool = True) -> None:
+        """Walk ``root`` and everything inside it in document order; ``root``'s own tail text only if ``tail``.
+
+        With an explicit stack, not recursion: a hostile page can nest tags ten
+        thousand deep, past Python's recursion limit. The tree is only read:
+        lxml refuses to store back some text it parsed (control characters).
+        """
+
+        def tail_of(element: etree._Element) -> str | None:
+            return element.tail if tail or element is not root else None
+
+        stack: list[tuple[etree._Element, bool]] = [(root, False)]  # (element, its end tag is next)
+        while stack:
+            element, closing = stack.pop()
+            if closing:
+                if element.tag.lower() in BLOCK_TAGS:
+                    self.flush()
+                    self._br_run = 0
+                self.text(tail_of(element))
+                continue
+            if _is_skipped(element):
+                self.text(tail_of(element))
+                continue
+            tag = element.tag.lower()
+            if tag == "br":
+                self.br()
+                self.text(tail_of(element))
+                continue
+            if tag in BLOCK_TAGS:
+                self.flush()
+                self._br_run = 0
+            self.text(element.text)
+            stack.append((element, True))
+            stack.extend((child, False) for child in reversed(element))
 
 
 def _paragraphs_of(parts: list[etree._Element | str], single_br_splits: bool = False) -> list[str]:
@@ -415,11 +431,7 @@ def _paragraphs_of(parts: list[etree._Element | str], single_br_splits: bool = F
     for part in parts:
         if isinstance(part, str):
             builder.text(part)
-            continue
-        tail, part.tail = part.tail, None
-        try:
-            builder.element(part)
-        finally:
-            part.tail = tail
+        else:
+            builder.element(part, tail=False)
     builder.flush()
     return builder.paragraphs

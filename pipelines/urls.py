@@ -10,7 +10,8 @@ import enum
 import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-ARTICLE_PATH_RE = re.compile(r"^/(?:m/)?paper/(\d+)\.html$")
+ARTICLE_PATH_RE = re.compile(r"^/(?:m/)?paper/([0-9]+)\.html$")
+"""ASCII digits only: ``\\d`` would also take "١٢٣" from a page's canonical link as an article id."""
 JOURNAL_INDEX_PATH_RE = re.compile(r"^/journals/(?:index(?:_\d+)?\.html)?$")
 JOURNAL_PATH_RE = re.compile(r"^/journal/([^/]+)/(?:index(?:_\d+)?\.html)?$")
 ISSUE_PATH_RE = re.compile(r"^/journal/([^/]+)/(\d{4})-(\d{1,3})/(?:index(?:_\d+)?\.html)?$")
@@ -80,9 +81,16 @@ def journal_slug(url: str) -> str | None:
 
 
 def resolve(base: str, href: str) -> str:
-    """Absolute URL of ``href`` on the page at ``base``, without its fragment."""
-    joined = urljoin(base, href.strip())
-    return urlunsplit(urlsplit(joined)._replace(fragment=""))
+    """Absolute URL of ``href`` on the page at ``base``, without its fragment.
+
+    An href that is no URL at all (``http://[::1``: urllib raises) resolves to
+    "", which is no page of any kind: one bad link must not cost the page.
+    """
+    try:
+        joined = urljoin(base, href.strip())
+        return urlunsplit(urlsplit(joined)._replace(fragment=""))
+    except ValueError:
+        return ""
 
 
 def same_site(url: str, site: str) -> bool:
