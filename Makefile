@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench fuzz clean
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ test: install
 
 bench: install
 	$(BIN)/python -m tests.bench
+
+FUZZ_SECONDS ?= 300
+fuzz: install  # mutated article pages through the pipeline; exit 1 on the first finding (make fuzz FUZZ_SECONDS=3600)
+	$(BIN)/python -m tests.fuzz --seconds $(FUZZ_SECONDS) --save output/fuzz-finding
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

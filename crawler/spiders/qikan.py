@@ -101,16 +101,23 @@ class QikanSpider(scrapy.Spider):
         self._count(response.url)
         yield raw_page_from_response(response)
         body = response.body
-        if body[:2] == b"\x1f\x8b":
-            body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
         try:
+            if body[:2] == b"\x1f\x8b":
+                body = gunzip(body, max_size=self.settings.getint("DOWNLOAD_MAXSIZE"))
             sitemap = Sitemap(body)  # lxml with entities off and no network: safe on hostile XML
-        except Exception as exc:
+        except Exception as exc:  # a gzip bomb, corrupt gzip or XML that is not a sitemap
             self.logger.warning("Unreadable sitemap %s: %r", response.url, exc)
-            self.crawler.stats.inc_value("qikan/sitemap_errors")
+            self.crawler.stats.inc_value("qikan/errors/sitemap_unreadable")
             return
+        yield from self._sitemap_requests(response.url, sitemap)
+        if any(error.level_name == "FATAL" for error in sitemap.xmliter.error_log):
+            # the parse stopped early (an entity bomb hits libxml2's limit): entries after it are lost
+            self.logger.warning("Sitemap %s is broken; only the entries before the error were read", response.url)
+            self.crawler.stats.inc_value("qikan/errors/sitemap_unreadable")
+
+    def _sitemap_requests(self, sitemap_url: str, sitemap: Sitemap) -> Iterator[scrapy.Request]:
         for entry in sitemap:
-            loc = urls.resolve(response.url, entry.get("loc", ""))
+            loc = urls.resolve(sitemap_url, entry.get("loc", ""))
             if not self._on_site(loc):
                 continue
             if sitemap.type == "sitemapindex":
@@ -130,8 +137,12 @@ class QikanSpider(scrapy.Spider):
             error = f"filtered: {failure.getErrorMessage() or failure.type.__name__}"
         else:
             error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-        self.logger.warning("Fetch failed for %s: %s", request.url, error)
-        yield RawPage(url=request.url, status=0, error=error)
+        # Recorded under the URL that was asked for, not the last hop of a redirect chain.
+        asked = (request.meta.get("redirect_urls") or [request.url])[0]
+        if asked != request.url:
+            error = f"{error} (last hop {request.url})"
+        self.logger.warning("Fetch failed for %s: %s", asked, error)
+        yield RawPage(url=asked, status=0, error=error)
 
     # -- discovery ---------------------------------------------------------------
 
