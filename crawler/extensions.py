@@ -20,6 +20,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler.runinfo import crawl_run_id, dataset_dir
+from pipelines.card import write_dataset_card
 from pipelines.dataset import check_safe_name, open_filesystem
 from pipelines.records import RejectReason
 
@@ -90,6 +91,7 @@ class RunSummary:
         self._log(summary)
         if self.root:
             summary["summary_file"] = self._write(summary)
+            self._write_card()
 
     def summarize(self, spider: Any, reason: str) -> dict[str, Any]:
         stats = self.crawler.stats.get_stats()
@@ -167,6 +169,15 @@ class RunSummary:
         )
         for failure in summary["failed_checks"]:
             logger.error("Run %s failed a check: %s", summary["run_id"], failure)
+
+    def _write_card(self) -> None:
+        """Refresh DATASET_DIR/README.md; a failure is logged, the data is already safe."""
+        assert self.root is not None
+        try:
+            write_dataset_card(self.root)
+        except Exception as exc:
+            logger.error("Could not write the dataset card in %s: %r", self.root, exc)
+            self.crawler.stats.inc_value("qikan/errors/dataset_card")
 
     def _write(self, summary: dict[str, Any]) -> str:
         """Write ``runs/<run_id>.json`` atomically (temporary name, then rename)."""

@@ -66,6 +66,7 @@ KEYWORDS_METHOD = "tfidf"  # or "textrank"
 KEYWORDS_TOP_K = 10
 
 ITEM_PIPELINES = {
+    "crawler.archiving.RawArchivePipeline": 50,  # raw pages to WARC before anything can go wrong with them
     "crawler.itempipelines.PageProcessingPipeline": 100,
     "crawler.itempipelines.DuplicateArticlesPipeline": 200,
     "crawler.itempipelines.DatasetPipeline": 300,

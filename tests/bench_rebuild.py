@@ -1,0 +1,203 @@
+"""Rebuild benchmark: pages/s, the ratio to the jieba-only floor, and peak memory.
+
+The floor is what segmentation alone costs: ``Segmenter.tokens`` over every
+cleaned body in one process, divided by the number of cores. A rebuild does
+that plus decoding, extraction, keywords, Parquet and the archive reading, so
+``ratio = rebuild seconds / (jieba seconds / cores)`` says how much the rest
+costs (the target is at most 1.5).
+
+The archive is made from a :mod:`tests.sitegen` site (article pages only,
+bodies of ``body_chars`` characters), written with the crawl's own
+:class:`~pipelines.archive.WarcArchiveWriter`. The rebuild runs in a fresh
+process, so its memory is its own: peak RSS is reported per process
+(the high-water mark of the main process and of each worker), as their sum (an upper
+bound: shared pages count once per process), and as the largest sum of the
+process tree's RSS sampled every 50 ms from outside.
+
+Usage: ``python -m tests.bench_rebuild [--pages 3000] [--body-chars 3000] [--workers N] [--dir DIR]``
+(``make bench`` can call :func:`measure_rebuild`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pipelines.archive import WarcArchiveWriter
+from pipelines.rawpage import RawPage
+from pipelines.segment import SegmentConfig, get_segmenter
+
+BASE_URL = "http://127.0.0.1:8000"
+JOURNALS = 10
+ISSUES_PER_JOURNAL = 10
+
+
+def build_archive(work: Path, pages: int, body_chars: int) -> tuple[Path, list[str]]:
+    """A WARC of ``pages`` sitegen article pages (reused when already built); returns it and the clean bodies."""
+    from tests.sitegen import build_site
+
+    per_issue = max(1, math.ceil(pages / (JOURNALS * ISSUES_PER_JOURNAL)))
+    site = work / f"site-{pages}-{body_chars}"
+    if not (site / "manifest.json").is_file():
+        shutil.rmtree(site, ignore_errors=True)
+        build_site(site, seed=1, journals=JOURNALS, issues_per_journal=ISSUES_PER_JOURNAL,
+                   articles_per_issue=per_issue, body_chars=body_chars)
+    rows = [json.loads(line) for line in (site / "expected.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = sorted(rows, key=lambda r: r["url_path"])[:pages]
+    archive = work / f"archive-{pages}-{body_chars}"
+    if not archive.is_dir():
+        tmp = work / f".archive-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        start = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.timezone.utc)
+        with WarcArchiveWriter(tmp, "bench") as writer:
+            for i, row in enumerate(rows):
+                body = (site / "www" / row["url_path"].lstrip("/")).read_bytes()
+                writer.write(RawPage(url=BASE_URL + row["url_path"], status=200, headers={"Content-Type": "text/html"},
+                                     body=body, fetched_at=start + dt.timedelta(milliseconds=37 * i)))
+        tmp.rename(archive)
+    return archive / "raw", [r["body"] for r in rows]
+
+
+def jieba_seconds(bodies: list[str], config: SegmentConfig) -> tuple[float, float]:
+    """Segmentation alone, one process, dictionaries already loaded: (wall, CPU) seconds."""
+    segmenter = get_segmenter(config)
+    segmenter.tokens(bodies[0])
+    started, cpu = time.perf_counter(), time.process_time()
+    for body in bodies:
+        segmenter.tokens(body)
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def _tree_rss_mb(root_pid: int) -> float:
+    """Sum of VmRSS over ``root_pid`` and its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_rebuild(source: Path, out: Path, workers: int, cache_dir: Path) -> dict[str, Any]:
+    """``pipelines.rebuild.rebuild`` in a fresh process, its tree's RSS sampled meanwhile."""
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-m", "tests.bench_rebuild", "--run", str(source), str(out), str(workers), str(cache_dir)]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], _tree_rss_mb(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = process.communicate()
+    stop.set()
+    sampler.join()
+    if process.returncode:
+        raise RuntimeError(f"rebuild failed with exit code {process.returncode}")
+    summary = json.loads(output.strip().splitlines()[-1])
+    summary["process_seconds"] = round(time.perf_counter() - started, 3)
+    summary["peak_rss_mb_by_process"]["sampled_tree_sum"] = round(peak[0], 1)
+    return summary
+
+
+def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | None = None,
+                    work_dir: Path | None = None) -> dict[str, Any]:
+    """Build (or reuse) an archive, time jieba alone and a rebuild of it; returns the numbers."""
+    cores = os.cpu_count() or 1
+    workers = cores if workers is None else workers
+    load = os.getloadavg()[0]
+    work = work_dir or Path(tempfile.gettempdir()) / "qikan-bench"
+    work.mkdir(parents=True, exist_ok=True)
+    cache_dir = work / "jieba-cache"
+    source, bodies = build_archive(work, pages, body_chars)
+    summary = run_rebuild(source, work / f"out-{pages}", workers, cache_dir)
+    floor, floor_cpu = jieba_seconds(bodies, SegmentConfig(cache_dir=cache_dir))
+    seconds = summary["duration_seconds"]
+    cpu = summary["cpu_seconds"]["main"] + sum(summary["cpu_seconds"]["workers"])
+    return {
+        "pages": summary["pages_processed"],
+        "articles": summary["articles_written"],
+        "mean_body_chars": round(sum(map(len, bodies)) / len(bodies)),
+        "cores": cores,
+        "workers": workers,
+        "rebuild_seconds": seconds,
+        "process_seconds": summary["process_seconds"],
+        "pages_per_second": summary["pages_per_second"],
+        "jieba_seconds_one_core": round(floor, 3),
+        "floor_seconds": round(floor / cores, 3),
+        "ratio": round(seconds / (floor / cores), 3),
+        "ratio_whole_process": round(summary["process_seconds"] / (floor / cores), 3),
+        "jieba_cpu_seconds": round(floor_cpu, 3),
+        "rebuild_cpu_seconds": round(cpu, 3),
+        "cpu_ratio": round(cpu / floor_cpu, 3),
+        "load_before": load,
+        "peak_rss_mb": summary["peak_rss_mb"],
+        "peak_rss_mb_by_process": summary["peak_rss_mb_by_process"],
+    }
+
+
+def _run_only(source: str, out: str, workers: str, cache_dir: str) -> None:
+    from pipelines.rebuild import rebuild
+
+    summary = rebuild([source], out, workers=int(workers), segment_config=SegmentConfig(cache_dir=cache_dir),
+                      run_id="bench", progress=False)
+    print(json.dumps(summary))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--run":
+        _run_only(*argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m tests.bench_rebuild", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, nargs="+", default=[3000])
+    parser.add_argument("--body-chars", type=int, default=3000)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (sites and archives are reused)")
+    args = parser.parse_args(argv)
+    for pages in args.pages:
+        result = measure_rebuild(pages, args.body_chars, args.workers, args.dir)
+        rss = result["peak_rss_mb_by_process"]
+        print(
+            f"rebuild {result['pages']} pages ({result['mean_body_chars']} chars): {result['rebuild_seconds']:.1f} s, "
+            f"{result['pages_per_second']:.1f} pages/s with {result['workers']} workers; jieba alone "
+            f"{result['jieba_seconds_one_core']:.1f} s on one core -> floor {result['floor_seconds']:.1f} s on "
+            f"{result['cores']}; ratio {result['ratio']:.2f} (whole process {result['ratio_whole_process']:.2f}); "
+            f"peak RSS main {rss['main']:.0f} MB + workers {'+'.join(f'{w:.0f}' for w in rss['workers'])} MB = "
+            f"{result['peak_rss_mb']:.0f} MB (tree sampled {rss['sampled_tree_sum']:.0f} MB); CPU {result['rebuild_cpu_seconds']:.1f} s "
+            f"vs jieba {result['jieba_cpu_seconds']:.1f} s (cpu ratio {result['cpu_ratio']:.2f}); load before {result['load_before']:.2f}"
+        )
+        print(json.dumps(result), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Offline rebuild: the crawl's rows again, from fixture folders or a WARC archive, in parallel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from pipelines.archive import WarcArchiveWriter
+from pipelines.card import year_partitioning
+from pipelines.compact import compact
+from pipelines.fixtures import FIELDS, compare, iter_fixtures, load_fixture
+from pipelines.process import process_page
+from pipelines.rawpage import RawPage
+from pipelines.rebuild import RebuildError, owner, rebuild
+from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, to_row
+from pipelines.segment import SegmentConfig, get_segmenter
+
+PROJECT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT / "tests" / "fixtures" / "pages"
+ALL = list(iter_fixtures(FIXTURES))
+BASE = "http://127.0.0.1:8000"
+T0 = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def segment_config(tmp_path_factory: pytest.TempPathFactory) -> SegmentConfig:
+    return SegmentConfig(cache_dir=tmp_path_factory.mktemp("jieba-cache"))
+
+
+def to_ms(moment: dt.datetime) -> dt.datetime:
+    """What a timestamp[ms] column keeps of a fetch time."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def read(root: Path, name: str) -> pa.Table:
+    if name == "articles":
+        table = ds.dataset(root / name, format="parquet", partitioning=year_partitioning()).to_table()
+        return table.select(ARTICLE_SCHEMA.names).sort_by("article_id")
+    return ds.dataset(root / name, format="parquet").to_table().select(REJECT_SCHEMA.names).sort_by("url")
+
+
+def archive(root: Path, pages: list[RawPage], run_id: str = "20261125T083015Z-crawl1") -> Path:
+    with WarcArchiveWriter(root, run_id) as writer:
+        for page in pages:
+            writer.write(page)
+    return root / "raw"
+
+
+def test_fixture_folders_rebuild_to_their_expected_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    summary = rebuild([FIXTURES], tmp_path, workers=2, segment_config=None, run_id="20261125T000000Z-fixtur",
+                      progress=True)
+
+    articles = read(tmp_path, "articles").to_pylist()
+    expected = {f.expected["article_id"]: f.expected for f in ALL if "reject" not in f.expected}
+    assert [row["article_id"] for row in articles] == sorted(expected)  # one row per article
+    for row in articles:
+        actual = {name: row[name] for name in FIELDS}
+        actual["published_date"] = row["published_date"] and row["published_date"].isoformat()
+        assert compare(expected[row["article_id"]], actual) == [], row["article_id"]
+    rejects = {(r["url"], r["reason"]) for r in read(tmp_path, "rejects").to_pylist()}
+    assert rejects == {(f.raw.url, f.expected["reject"]) for f in ALL if "reject" in f.expected}
+
+    article_fixtures = sum("reject" not in f.expected for f in ALL)
+    assert summary["pages_processed"] == len(ALL)
+    assert summary["articles_written"] == len(expected)
+    assert summary["duplicate_articles"] == article_fixtures - len(expected)  # the mobile twin of the seed paper
+    assert summary["rejects_written"] == len(rejects)
+    assert json.loads((tmp_path / "runs" / "20261125T000000Z-fixtur.json").read_text())["kind"] == "rebuild"
+    assert "pages/s" in capsys.readouterr().err
+
+
+def test_rebuild_of_an_archive_equals_processing_each_page(tmp_path: Path, segment_config: SegmentConfig) -> None:
+    pages = [f.raw for f in ALL]
+    for i, page in enumerate(pages):
+        page.fetched_at = T0 + dt.timedelta(seconds=i, microseconds=654_321 * i % 1_000_000)
+    pages.append(RawPage(url=f"{BASE}/paper/700002.html", status=0, error="TimeoutError: took too long", fetched_at=T0))
+    source = archive(tmp_path / "crawl", pages)
+
+    # One worker: jieba loads in it and in this process only (two workers are tested below without jieba).
+    summary = rebuild([source], tmp_path / "out", workers=1, segment_config=segment_config,
+                      run_id="20261125T090000Z-again1")
+
+    # What the crawl's pipelines make of the same pages: process_page, the first copy of an article wins.
+    analyser = get_segmenter(segment_config)
+    outcomes, fetched = [], {}
+    for page in pages:
+        outcome = process_page(page, analyser)
+        key = outcome.article_id if isinstance(outcome, ArticleRecord) else outcome.url
+        if isinstance(outcome, ArticleRecord) and key in fetched:
+            continue
+        fetched[key] = page.fetched_at
+        outcomes.append(outcome)
+    want_articles = pa.Table.from_pylist(
+        [to_row(o) for o in outcomes if isinstance(o, ArticleRecord)], schema=ARTICLE_SCHEMA
+    ).sort_by("article_id")
+    want_rejects = pa.Table.from_pylist(
+        [to_row(o) for o in outcomes if not isinstance(o, ArticleRecord)], schema=REJECT_SCHEMA
+    ).sort_by("url")
+
+    got_articles, got_rejects = read(tmp_path / "out", "articles"), read(tmp_path / "out", "rejects")
+    assert got_articles.to_pylist() == want_articles.to_pylist()  # every column, fetched_at included
+    assert got_rejects.to_pylist() == want_rejects.to_pylist()
+    assert all(row["tokens"] and row["keywords"] for row in got_articles.to_pylist())
+    # fetched_at is the archive's, to the millisecond (the column's precision).
+    for row in got_articles.to_pylist() + got_rejects.to_pylist():
+        assert row["fetched_at"] == to_ms(fetched[row.get("article_id") or row["url"]])
+    assert summary["rejects"]["fetch_error"] == 1
+
+
+def test_two_workers_write_their_own_files_and_each_article_once(tmp_path: Path) -> None:
+    seed = load_fixture(FIXTURES / "seed-site-paper").raw
+    others = [f.raw for f in ALL if "reject" not in f.expected and f.expected["article_id"] != "442798"]
+    stray_id = next(str(n) for n in range(900_000, 900_100) if owner(str(n), 2) != owner("442798", 2))
+    urls = [
+        f"{BASE}/paper/442798.html",
+        f"{BASE}/paper/442798.html?from=related",
+        f"{BASE}/m/paper/442798.html",
+        f"{BASE}/paper/{stray_id}.html",  # a page whose canonical link names 442798: it is routed by its URL
+    ]
+    copies = [RawPage(url=u, status=200, headers=seed.headers, body=seed.body) for u in urls]
+    pages = [copies[0], *others[:10], copies[1], *others[10:], copies[2], copies[3]]
+    for i, page in enumerate(pages):
+        page.fetched_at = T0 + dt.timedelta(milliseconds=1001 * i)
+
+    summary = rebuild([archive(tmp_path / "crawl", pages)], tmp_path / "out", workers=2, segment_config=None,
+                      run_id="20261125T090000Z-twowk1")
+
+    names = [p.name for p in (tmp_path / "out" / "articles").rglob("*.parquet")]
+    assert all(re.fullmatch(r"part-20261125T090000Z-twowk1-w[12]-\d{5}\.parquet", n) for n in names)
+    assert {n.split("-")[3] for n in names} == {"w1", "w2"}
+    articles = read(tmp_path / "out", "articles")
+    ids = articles.column("article_id").to_pylist()
+    assert len(ids) == len(set(ids)) == len(others) + 1
+    seed_row = articles.filter(pa.compute.equal(articles.column("article_id"), "442798")).to_pylist()[0]
+    assert seed_row["fetched_at"] == to_ms(copies[0].fetched_at)  # the first copy in archive order wins
+    assert seed_row["url"] == f"{BASE}/paper/442798.html"
+    assert summary["duplicate_articles"] == 3
+    assert summary["articles_written"] == len(ids)
+
+
+def test_an_archive_of_two_crawls_gives_their_rows_and_compacts_to_the_newest(tmp_path: Path) -> None:
+    seed = load_fixture(FIXTURES / "seed-site-paper").raw
+    first = [RawPage(url=f"{BASE}/paper/442798.html", status=200, headers=seed.headers, body=seed.body, fetched_at=T0),
+             RawPage(url=f"{BASE}/m/paper/442798.html", status=200, headers=seed.headers, body=seed.body,
+                     fetched_at=T0 + dt.timedelta(seconds=1))]
+    later = T0 + dt.timedelta(days=7)
+    second = [RawPage(url=f"{BASE}/paper/442798.html", status=200, headers=seed.headers, body=seed.body, fetched_at=later)]
+    archive(tmp_path / "data", first, run_id="20261101T000000Z-first1")
+    archive(tmp_path / "data", second, run_id="20261108T000000Z-secnd2")
+
+    summary = rebuild([tmp_path / "data" / "raw"], tmp_path / "data", workers=2, segment_config=None,
+                      run_id="20261125T000000Z-rebld3")
+
+    assert summary["archive_runs"] == ["20261101T000000Z-first1", "20261108T000000Z-secnd2"]
+    assert summary["articles_written"] == 2 and summary["duplicate_articles"] == 1  # one row per crawl, as written
+    assert sorted(read(tmp_path / "data", "articles").column("fetched_at").to_pylist()) == [to_ms(T0), to_ms(later)]
+
+    compact(tmp_path / "data")
+    (row,) = read(tmp_path / "data", "articles").to_pylist()
+    assert row["fetched_at"] == to_ms(later)
+
+
+def test_a_failing_worker_fails_the_rebuild(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should go")
+    with pytest.raises(RebuildError, match=r"worker w[12] failed(.|\n)*NotADirectoryError"):
+        rebuild([FIXTURES / "seed-site-paper"], blocker, workers=2, segment_config=None, run_id="20261125T090000Z-fail01")
+    with pytest.raises(FileNotFoundError):
+        rebuild([tmp_path / "missing"], tmp_path / "out", workers=0, segment_config=None, run_id="20261125T090000Z-miss01")
+
+
+def test_rebuild_command(tmp_path: Path) -> None:
+    def scrapy(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "scrapy.cmdline", "rebuild", *args], cwd=PROJECT,
+                              capture_output=True, text=True, timeout=120)
+
+    missing = scrapy(str(tmp_path / "missing"), "-s", f"DATASET_DIR={tmp_path / 'out'}")
+    assert missing.returncode == 2 and "no such source" in missing.stderr
+
+    done = scrapy(str(FIXTURES), "--workers", "0", "--no-progress", "-s", f"DATASET_DIR={tmp_path / 'out'}",
+                  "-s", "SEGMENT_ENABLED=False", "-s", "RUN_ID=20261125T090000Z-cmd001")
+    assert done.returncode == 0, done.stderr
+    assert "23 articles, 1 duplicates, 9 rejects" in done.stdout
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "20261125T090000Z-cmd001" in card and "| articles (rows) | 23 |" in card
+    assert (tmp_path / "out" / "runs" / "20261125T090000Z-cmd001.json").is_file()
