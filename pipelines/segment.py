@@ -122,9 +122,17 @@ def _load_stopwords() -> frozenset[str]:
 
 
 def _idf_table() -> tuple[dict[str, float], float]:
-    import jieba.analyse  # ~1 s once per process (idf.txt, posseg tables): only when a Segmenter is built
-
-    return jieba.analyse.default_tfidf.idf_freq, jieba.analyse.default_tfidf.median_idf
+    """jieba's IDF table, read from its file: importing ``jieba.analyse`` would also load the
+    part-of-speech tables (about 95 MB per process, measured), which keywords never use."""
+    path = Path(jieba.__file__).resolve().parent / "analyse" / "idf.txt"
+    idf: dict[str, float] = {}
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            word, _, value = line.strip().partition(" ")
+            if value:
+                idf[word] = float(value)
+    values = sorted(idf.values())
+    return idf, values[len(values) // 2]  # the median, as jieba.analyse.TFIDF computes it
 
 
 class Segmenter:

@@ -1,0 +1,36 @@
+"""``make bench``: speed and memory, printed so that runs can be compared.
+
+1. The offline pipeline (decode, extract, normalise, segment, write), as
+   ``scrapy rebuild`` of a generated archive: pages/s, peak RSS, and jieba
+   segmentation alone over the same bodies (the floor), so the overhead over
+   segmentation is visible.
+2. A real crawl of a generated site on 127.0.0.1 with segmentation on and off.
+
+Nothing is asserted: numbers depend on the machine and its load (printed too).
+``BENCH_PAGES`` (default "2000 3000") and ``BENCH_CRAWL_ARTICLES`` (default 500) change the sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from tests import bench_crawl, bench_rebuild
+
+
+def main() -> int:
+    work = Path(os.environ.get("BENCH_DIR") or Path(tempfile.gettempdir()) / "qikan-bench")
+    pages = os.environ.get("BENCH_PAGES", "2000 3000").split()
+    articles = int(os.environ.get("BENCH_CRAWL_ARTICLES", "500"))
+    print(f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.2f}; work folder {work}")
+    print("\n== offline pipeline (scrapy rebuild of a WARC archive, bodies of ~3,000 characters)")
+    bench_rebuild.main(["--pages", *pages, "--dir", str(work)])
+    print(f"\n== crawl of a {articles}-article site on 127.0.0.1, no delay")
+    bench_crawl.print_crawl(bench_crawl.measure_crawl(articles, 3000, work))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
