@@ -52,7 +52,8 @@ AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 ACTIVE_WRITER_SECONDS = 300
 """An in-progress file touched this recently means a crawl is writing: compaction refuses to run."""
-BATCH_ROWS = 1024
+BATCH_ROWS = 128
+"""Rows turned into Python objects at a time while copying (a row holds thousands of tokens)."""
 DATASETS = ("articles", "rejects")
 
 
@@ -157,6 +158,8 @@ def _copy_rows(files: list[Path], masks: dict[int, pa.Array], writer: DatasetWri
             kept = batch.filter(mask.slice(offset, batch.num_rows))
             offset += batch.num_rows
             for row in kept.to_pylist():
+                if "tokens" in row:  # one string per distinct token: the writer's pending rows shrink several times
+                    row["tokens"] = list(map(sys.intern, row["tokens"]))
                 writer.write(row)
                 written += 1
     return written
