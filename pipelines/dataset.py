@@ -182,7 +182,7 @@ class DatasetWriter:
         open_file = self._open.get(key)
         if open_file is None:
             open_file = self._open[key] = _OpenFile(
-                self.filesystem, self._directory(key), self._next_name(), self.schema
+                self.filesystem, self._directory(key), self._next_name(self._directory(key)), self.schema
             )
         open_file.write(table)
         self.rows_written += table.num_rows
@@ -193,7 +193,11 @@ class DatasetWriter:
     def _directory(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
 
-    def _next_name(self) -> str:
-        self._sequence += 1
+    def _next_name(self, directory: str) -> str:
+        """The next free name: a rerun given the same RUN_ID and WORKER_ID adds files, never replaces one."""
         worker = f"-{self.worker_id}" if self.worker_id else ""
-        return f"part-{self.run_id}{worker}-{self._sequence:05d}.parquet"
+        while True:
+            self._sequence += 1
+            name = f"part-{self.run_id}{worker}-{self._sequence:05d}.parquet"
+            if self.filesystem.get_file_info(f"{directory}/{name}").type == pafs.FileType.NotFound:
+                return name

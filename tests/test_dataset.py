@@ -167,3 +167,12 @@ def test_a_journal_that_looks_like_a_path_is_just_a_string(tmp_path: Path) -> No
     files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
     assert files == ["articles/year=2019/part-r-00001.parquet"]
     assert pq.read_table(tmp_path / files[0]).column("journal").to_pylist() == ["../../x\x00/y"]
+
+
+def test_a_rerun_with_the_same_run_id_adds_files(tmp_path: Path) -> None:
+    for _ in range(2):
+        writer = DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id="fixed", partition_by="year")
+        writer.write(article("1", 2019))
+        writer.commit()
+    names = sorted(p.name for p in tmp_path.rglob("*.parquet"))
+    assert names == ["part-fixed-00001.parquet", "part-fixed-00002.parquet"]
