@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tests.crawlcmd import NO_DELAY, REPO, crawl_command
 from tests.sitegen import build_site
 from tests.siteserver import SiteServer
 
-REPO = Path(__file__).resolve().parent.parent
 VARIANTS: dict[str, tuple[str, ...]] = {
     "pool, segmentation on": (),
     "pool, segmentation off": ("-s", "SEGMENT_ENABLED=False"),
@@ -34,16 +34,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 
 
 def crawl_once(base_url: str, out: Path, extra: tuple[str, ...]) -> dict[str, Any]:
-    command = [
-        sys.executable, "-m", "scrapy", "crawl", "qikan",
-        "-a", f"start_url={base_url}/",
-        "-s", f"DATASET_DIR={out}",
-        "-s", "DOWNLOAD_DELAY=0",
-        "-s", "AUTOTHROTTLE_ENABLED=False",
-        "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16",
-        "-s", "LOG_LEVEL=WARNING",
-        *extra,
-    ]  # fmt: skip
+    command = crawl_command(base_url, out, *NO_DELAY, "-s", "LOG_LEVEL=WARNING", *extra)
     subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     (summary,) = (out / "runs").glob("*.json")
     return json.loads(summary.read_text(encoding="utf-8"))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 
+from tests.crawlcmd import NO_DELAY, REPO, crawl_command
 from tests.siteserver import SiteServer
 
-REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "tests" / "site" / "www"
 
 
@@ -27,15 +27,7 @@ def main() -> int:
         shutil.rmtree(out)
     with SiteServer(SITE) as server:
         print(f"Serving the fixture site at {server.base_url}/")
-        command = [
-            sys.executable, "-m", "scrapy", "crawl", "qikan",
-            "-a", f"start_url={server.base_url}/",
-            "-s", f"DATASET_DIR={out}",
-            "-s", "DOWNLOAD_DELAY=0",
-            "-s", "AUTOTHROTTLE_ENABLED=False",
-            "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16",
-            "-s", "LOG_LEVEL=WARNING",
-        ]  # fmt: skip
+        command = crawl_command(server.base_url, out, *NO_DELAY, "-s", "LOG_LEVEL=WARNING")
         print("$ " + " ".join(command[2:]).replace("-m scrapy", "scrapy"))
         status = subprocess.call(command, cwd=REPO)
     summaries = sorted((out / "runs").glob("*.json"))

@@ -1303,7 +1303,6 @@ def build_site(
     by_id = {a.id: a for a in articles}
 
     for art in articles:
-        st = art.style
         for value, what in (
             [(art.title, "title"), (art.journal.name, "journal")]
             + [(x, "author") for x in art.authors]

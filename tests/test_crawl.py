@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.records import ARTICLE_SCHEMA
+from tests.crawlcmd import NO_DELAY, REPO, crawl_command
 from tests.siteserver import SiteServer
 
-REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "tests" / "site"
 GOLD_FIELDS = (
     "title", "authors", "affiliations", "journal", "year", "issue",
@@ -33,17 +32,7 @@ GOLD_FIELDS = (
 
 def crawl(base_url: str, out: Path | str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the spider as a user would, with the fast settings of the issue's check."""
-    command = [
-        sys.executable, "-m", "scrapy", "crawl", "qikan",
-        "-a", f"start_url={base_url}/",
-        "-s", f"DATASET_DIR={out}",
-        "-s", "DOWNLOAD_DELAY=0",
-        "-s", "AUTOTHROTTLE_ENABLED=False",
-        "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16",
-        "-s", "PROCESS_WORKERS=2",
-        "-s", "LOG_LEVEL=INFO",
-        *args,
-    ]  # fmt: skip
+    command = crawl_command(base_url, out, *NO_DELAY, "-s", "PROCESS_WORKERS=2", "-s", "LOG_LEVEL=INFO", *args)
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:
         raise AssertionError(f"crawl exited {result.returncode}:\n{result.stderr[-5000:]}")

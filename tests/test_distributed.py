@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from tests.redisserver import redis_url_fixture  # noqa: F401 (the session fixture "redis_url")
+from tests.crawlcmd import crawl_command
 from tests.siteserver import SiteServer
 from tests.test_crawl import REPO, SITE, crawl, read_articles
 from tests.test_incremental import GOLD_IDS, article_hits, assert_complete_and_unique
@@ -48,9 +49,7 @@ def start_worker(
 ) -> subprocess.Popen:
     """One worker; ``worker`` is its WORKER_ID, or the name of its log only when it starts with "default"."""
     command = [
-        sys.executable, "-m", "scrapy", "crawl", "qikan",
-        "-a", f"start_url={base_url}/",
-        "-s", f"DATASET_DIR={out}",
+        *crawl_command(base_url, out),
         "-s", f"REDIS_URL={url}",
         "-s", f"REDIS_CRAWL_ID={crawl_id}",
         *(() if worker.startswith("default") else ("-s", f"WORKER_ID={worker}")),

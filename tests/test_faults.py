@@ -21,7 +21,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -33,15 +32,14 @@ import pytest
 
 from pipelines.dataset import HIVE_NULL
 from tests import faults
+from tests.crawlcmd import NO_DELAY, crawl_command
 from tests.siteserver import FaultHandler, SiteServer
 from tests.test_crawl import GOLD_FIELDS, REPO, SITE, path_of, read_articles, read_rejects
 
 RETRY_TIMES = 2
 DOWNLOAD_TIMEOUT = 2
 FAST = (
-    "-s", "DOWNLOAD_DELAY=0",
-    "-s", "AUTOTHROTTLE_ENABLED=False",
-    "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16",
+    *NO_DELAY,
     "-s", "PROCESS_WORKERS=2",
     "-s", "RETRY_BACKOFF_BASE=0.05",
     "-s", "LOG_LEVEL=INFO",
@@ -153,10 +151,7 @@ class CrawlRun:
 
 def run_crawl(server: SiteServer, out: Path, *settings: str, timeout: float = 120) -> CrawlRun:
     """``scrapy crawl`` as a user runs it, with fast settings; its peak RSS measured by the kernel."""
-    command = [
-        sys.executable, "-m", "scrapy", "crawl", "qikan",
-        "-a", f"start_url={server.base_url}/", "-s", f"DATASET_DIR={out}", *FAST, *settings,
-    ]  # fmt: skip
+    command = crawl_command(server.base_url, out, *FAST, *settings)
     stderr_file = out.parent / f"{out.name}.stderr.txt"
     with stderr_file.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)

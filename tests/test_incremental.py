@@ -12,7 +12,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
+from tests.crawlcmd import crawl_command
 from tests.siteserver import SiteServer
 from tests.test_crawl import REPO, SITE, crawl, read_articles
 
@@ -110,9 +110,7 @@ def test_newer_lastmod_and_refetch_all_fetch_again(tmp_path: Path, site_copy: Pa
 
 def start_crawl(base_url: str, out: Path, *args: str) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "scrapy", "crawl", "qikan",
-        "-a", f"start_url={base_url}/",
-        "-s", f"DATASET_DIR={out}",
+        *crawl_command(base_url, out),
         "-s", "DOWNLOAD_DELAY=0.1",
         "-s", "DOWNLOAD_DELAY_JITTER=0",
         "-s", "AUTOTHROTTLE_ENABLED=False",
