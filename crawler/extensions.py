@@ -20,8 +20,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler.runinfo import crawl_run_id, dataset_dir
-from pipelines.card import write_dataset_card
-from pipelines.dataset import check_safe_name, open_filesystem
+from pipelines.card import write_atomic, write_dataset_card
+from pipelines.dataset import check_safe_name
 from pipelines.records import RejectReason
 
 logger = logging.getLogger(__name__)
@@ -180,14 +180,8 @@ class RunSummary:
             self.crawler.stats.inc_value("qikan/errors/dataset_card")
 
     def _write(self, summary: dict[str, Any]) -> str:
-        """Write ``runs/<run_id>.json`` atomically (temporary name, then rename)."""
+        """Write ``runs/<run_id>.json`` atomically, like rebuild's summary and the dataset card."""
         assert self.root is not None
-        filesystem, root = open_filesystem(self.root)
-        directory = f"{root}/runs"
-        filesystem.create_dir(directory, recursive=True)
         name = check_safe_name(summary["run_id"], "run id")
-        final, temp = f"{directory}/{name}.json", f"{directory}/.{name}.json.inprogress"
-        with filesystem.open_output_stream(temp) as out:
-            out.write(json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
-        filesystem.move(temp, final)
-        return final
+        data = json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8")
+        return write_atomic(self.root, f"runs/{name}.json", data)
