@@ -28,9 +28,16 @@ from crawler.runinfo import crawl_run_id, dataset_dir, process_workers, segment_
 from pipelines import urls
 from pipelines.dataset import DatasetWriter
 from pipelines.process import Outcome, process_page, reject
-from pipelines.records import RejectReason, RejectStage
 from pipelines.rawpage import RawPage
-from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, RejectRecord, to_row
+from pipelines.records import (
+    ARTICLE_SCHEMA,
+    REJECT_SCHEMA,
+    ArticleRecord,
+    RejectReason,
+    RejectRecord,
+    RejectStage,
+    to_row,
+)
 from pipelines.state import SETTLED_REJECTS
 from pipelines.workers import make_analyser, process_in_worker, start_pool
 
@@ -79,15 +86,18 @@ class PageProcessingPipeline:
         self.crawler.stats.inc_value("qikan/pages_processed")
         if self.pool is None:
             return process_page(item, self.analyser)
+        pool = self.pool
         try:
-            return await _await_future(self.pool.submit(process_in_worker, item))
+            return await _await_future(pool.submit(process_in_worker, item))
         except BrokenProcessPool as exc:
             # A worker died (killed, out of memory): the page still ends up somewhere,
-            # and a fresh pool serves the rest of the crawl.
+            # and a fresh pool serves the rest of the crawl. Every page in flight sees the
+            # same broken pool; only the first replaces it.
             logger.error("Worker process died while processing %s: %r", item.url, exc)
             self.crawler.stats.inc_value("qikan/errors/worker_died")
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = start_pool(self.workers, self.segment_config)
+            if self.pool is pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = start_pool(self.workers, self.segment_config)
             return reject(item, RejectReason.PARSE_ERROR, RejectStage.EXTRACT, f"worker process died: {exc!r}")
 
 
