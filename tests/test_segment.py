@@ -10,8 +10,10 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
+import jieba
 import pytest
 
+from pipelines import segment
 from pipelines.segment import (
     SegmentConfig,
     Segmenter,
@@ -242,6 +244,7 @@ def test_cache_dir_is_honoured_and_nothing_goes_to_tmp(
     fake_tmp = tmp_path / "system-tmp"
     fake_tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(fake_tmp))
+    monkeypatch.setattr(segment, "PREBUILT_DIR", tmp_path / "no-prebuilt-snapshot")
     caplog.set_level(logging.DEBUG, logger="jieba")
     real_default = Path("/tmp/jieba.cache")
     before = real_default.stat().st_mtime_ns if real_default.exists() else None
@@ -250,14 +253,44 @@ def test_cache_dir_is_honoured_and_nothing_goes_to_tmp(
     seg = Segmenter(SegmentConfig(cache_dir=cache))
     assert seg.tokens("两学一做") == ["两学一做"]
 
-    assert [p.name for p in cache.iterdir()] == ["jieba-0.42.1.cache"]
-    assert (cache / "jieba-0.42.1.cache").stat().st_size > 1_000_000
+    snapshot = segment.snapshot_name()
+    assert snapshot.startswith("qikan-jieba-0.42.1-s1-") and snapshot.endswith(".marshal")
+    assert [p.name for p in cache.iterdir()] == [snapshot]
+    assert (cache / snapshot).stat().st_size > 5_000_000
     assert list(fake_tmp.iterdir()) == []
     after = real_default.stat().st_mtime_ns if real_default.exists() else None
     assert after == before
-    # jieba's own stderr handler is gone: its load messages are DEBUG log records only.
-    assert "prefix dict" not in capfd.readouterr().err
-    assert any(r.levelno == logging.DEBUG and "prefix dict" in r.getMessage() for r in caplog.records)
+    # jieba's own stderr handler is gone: load messages are DEBUG log records only.
+    assert "snapshot" not in capfd.readouterr().err
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(m.startswith("Building the dictionary snapshot in") for m in messages)
+
+
+def test_a_prebuilt_snapshot_is_read_and_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prebuilt = tmp_path / "share"
+    path = segment.write_snapshot(prebuilt)
+    monkeypatch.setattr(segment, "PREBUILT_DIR", prebuilt)
+    cache = tmp_path / "dataset" / ".cache" / "jieba"
+    seg = Segmenter(SegmentConfig(cache_dir=cache))
+    assert seg.tokens("两学一做学习教育") == ["两学一做", "学习", "教育"]
+    assert not cache.exists() or list(cache.iterdir()) == []
+    assert path.name == segment.snapshot_name()
+
+
+def test_snapshot_tables_equal_jiebas_own(seg: Segmenter) -> None:
+    """The snapshot holds what jieba's initialize() and its idf.txt give, bundled words aside."""
+    reference = jieba.Tokenizer()
+    reference.tmp_dir = None
+    freq, total = reference.gen_pfdict(reference.get_dict_file())
+    bundled = {line.split()[0] for line in segment.bundled_userdict_path().read_text(encoding="utf-8").splitlines() if line.strip()}
+    ours = seg._tokenizer.FREQ
+    assert {w: f for w, f in ours.items() if w not in bundled and not any(b.startswith(w) for b in bundled)} == {
+        w: f for w, f in freq.items() if w not in bundled and not any(b.startswith(w) for b in bundled)
+    }
+    idf_lines = (Path(jieba.__file__).parent / "analyse" / "idf.txt").read_text(encoding="utf-8").splitlines()
+    idf = {w: float(v) for w, _, v in (line.strip().partition(" ") for line in idf_lines) if v}
+    assert seg._idf == idf
+    assert seg._median_idf == sorted(idf.values())[len(idf) // 2]
 
 
 def test_get_segmenter_is_one_per_config(cache_dir: Path, seg: Segmenter) -> None:
