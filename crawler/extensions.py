@@ -20,7 +20,8 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler.runinfo import crawl_run_id, dataset_dir
-from pipelines.card import write_atomic, write_dataset_card
+from pipelines.card import write_dataset_card
+from pipelines.dataset import write_atomic
 from pipelines.dataset import check_safe_name
 from pipelines.records import RejectReason
 

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from pipelines import records
-from pipelines.dataset import HIVE_NULL, METADATA_PREFIX, open_filesystem
+from pipelines.dataset import HIVE_NULL, METADATA_PREFIX, open_filesystem, write_atomic
 from pipelines.records import ARTICLE_SCHEMA, CLEANING_RULES_VERSION, REJECT_SCHEMA, SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
@@ -35,19 +35,6 @@ logger = logging.getLogger(__name__)
 CARD_FILE = "README.md"
 MAX_JOURNAL_YEAR_LINES = 500
 """Beyond this the journal × year table is cut; the card says how to get all of it."""
-
-
-def write_atomic(root: str | Path, relative: str, data: bytes) -> str:
-    """Write ``root/relative`` under a temporary dot-name, then rename it into place."""
-    filesystem, base = open_filesystem(root)
-    final = f"{base}/{relative}"
-    directory, name = final.rsplit("/", 1)
-    filesystem.create_dir(directory, recursive=True)
-    temp = f"{directory}/.{name}.inprogress"
-    with filesystem.open_output_stream(temp, compression=None) as out:
-        out.write(data)
-    filesystem.move(temp, final)
-    return final
 
 
 def write_dataset_card(root: str | Path) -> str:

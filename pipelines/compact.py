@@ -41,8 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.card import write_atomic
-from pipelines.dataset import METADATA_PREFIX, DatasetWriter
+from pipelines.dataset import METADATA_PREFIX, DatasetWriter, write_atomic
 from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA
 from pipelines.urls import article_id
 

@@ -27,7 +27,7 @@ from pipelines.records import CLEANING_RULES_VERSION, SCHEMA_VERSION
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 METADATA_PREFIX = "qikan."
-PENDING_ROWS = 256
+PENDING_ROWS = 32
 """Rows kept as Python dicts before they are converted to an Arrow batch."""
 
 
@@ -52,6 +52,19 @@ def check_safe_name(name: str, what: str) -> str:
     if not SAFE_NAME_RE.match(name) or ".." in name:
         raise ValueError(f"unsafe {what} for a file name: {name!r}")
     return name
+
+
+def write_atomic(root: str | Path, relative: str, data: bytes) -> str:
+    """Write ``root/relative`` under a temporary dot-name, then rename it into place."""
+    filesystem, base = open_filesystem(root)
+    final = f"{base}/{relative}"
+    directory, name = final.rsplit("/", 1)
+    filesystem.create_dir(directory, recursive=True)
+    temp = f"{directory}/.{name}.inprogress"
+    with filesystem.open_output_stream(temp, compression=None) as out:
+        out.write(data)
+    filesystem.move(temp, final)
+    return final
 
 
 class _OpenFile:
