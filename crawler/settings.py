@@ -47,6 +47,7 @@ DATASET_DIR = "output"  # gets articles/, rejects/, runs/; a local path or a pya
 DATASET_ROW_GROUP_ROWS = 2000
 DATASET_MAX_ROWS_PER_FILE = 100_000
 DATASET_MAX_BUFFER_MB = 64
+REBUILD_MAX_BUFFER_MB = 16  # scrapy rebuild: all workers together; each holds a share (the 500 MB budget)
 DATASET_COMMIT_SECONDS = 300  # open files are committed at least this often, so a killed crawl loses little
 RUN_ID = None  # generated per crawl when unset: <UTC time>-<random>
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import attrs
 from lxml import etree
-from parsel import Selector
+from parsel import Selector, SelectorList
 
 from pipelines import urls
 from pipelines.normalize import normalize_paragraphs, normalize_text
@@ -79,9 +79,19 @@ def parse_html(html: str) -> Selector:
     return Selector(text=html, type="html")
 
 
+_TEXT_NODES = etree.XPath("descendant-or-self::text()", smart_strings=False)
+
+
+def _joined_text(selection: Selector | SelectorList) -> str:
+    """The text nodes inside the selected elements, in document order, joined by spaces:
+    what ``" ".join(selection.css("::text").getall())`` gives, without a Selector per text node."""
+    roots = [selection.root] if isinstance(selection, Selector) else [s.root for s in selection]
+    return " ".join(text for root in roots if not isinstance(root, str) for text in _TEXT_NODES(root))
+
+
 def classify(sel: Selector, url: str) -> PageClass:
     """Decide what a page is before extracting anything from it."""
-    h1_text = normalize_text(" ".join(sel.css("h1 ::text").getall()))
+    h1_text = normalize_text(_joined_text(sel.css("h1")))
     if SOFT_404_MARKER in h1_text:
         return PageClass.SOFT_404
     has_markup = bool(sel.css("div.content, #content, h1.title"))
@@ -149,7 +159,7 @@ def extract_article(sel: Selector, page_url: str) -> ExtractedArticle:
 
 def _raw_title(sel: Selector) -> str:
     for query in ("h1.title", "div.article h1", "div.bottom-title"):
-        text = normalize_text(" ".join(sel.css(f"{query} ::text").getall()))
+        text = normalize_text(_joined_text(sel.css(query)))
         if text:
             return text
     return SITE_TITLE_SUFFIX_RE.sub("", normalize_text(sel.css("title::text").get()))
@@ -189,7 +199,7 @@ def _metadata_lines(sel: Selector) -> dict[str, str]:
     if not nodes:
         nodes = sel.css("div.article p, div.article li")
     for node in nodes:
-        text = normalize_text(" ".join(node.css("::text").getall()))
+        text = normalize_text(_joined_text(node))
         match = META_LINE_RE.match(text)
         if match and match.group(1) not in found:
             found[match.group(1)] = match.group(2).strip()
@@ -235,14 +245,14 @@ def _parse_breadcrumb(sel: Selector) -> tuple[str | None, int | None, int | None
     year = issue = label = None
     for link in crumb.css("a"):
         href = link.root.get("href", "")  # not .attrib: it fails on any attribute with a control character in its name
-        text = normalize_text(" ".join(link.css("::text").getall()))
+        text = normalize_text(_joined_text(link))
         kind = urls.page_kind(urls.resolve("http://site.invalid/", href))
         if kind is urls.PageKind.JOURNAL and journal is None:
             journal = text or None
         elif kind is urls.PageKind.ISSUE and year is None:
             year, issue, label = _parse_year_issue(text)
     if journal is None or year is None:
-        parts = [p.strip() for p in normalize_text(" ".join(crumb.css("::text").getall())).split(">")]
+        parts = [p.strip() for p in normalize_text(_joined_text(crumb)).split(">")]
         for i, part in enumerate(parts[1:-1], start=1):
             if YEAR_ISSUE_RE.match(part):
                 if year is None:
@@ -271,9 +281,9 @@ def _tags(sel: Selector) -> list[str]:
         return []
     links = box.css("a")
     if links:
-        texts = (normalize_text(" ".join(a.css("::text").getall())) for a in links)
+        texts = (normalize_text(_joined_text(a)) for a in links)
     else:
-        raw = normalize_text(" ".join(box.css("::text").getall()))
+        raw = normalize_text(_joined_text(box))
         raw = re.sub(r"^标签\s*[:：]?", "", raw)
         texts = (normalize_text(t) for t in TAG_SEPARATORS_RE.split(raw))
     return [t for t in texts if t]

