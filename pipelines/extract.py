@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import re
 from collections.abc import Iterator
 
 import attrs
 from lxml import etree
-from parsel import Selector, SelectorList
+from parsel import Selector
+from parsel.csstranslator import HTMLTranslator
 
 from pipelines import urls
 from pipelines.normalize import normalize_paragraphs, normalize_text
@@ -80,21 +82,40 @@ def parse_html(html: str) -> Selector:
 
 
 _TEXT_NODES = etree.XPath("descendant-or-self::text()", smart_strings=False)
+_CANONICAL_HREFS = etree.XPath(
+    "//link[contains(concat(' ', normalize-space(@rel), ' '), ' canonical ')]/@href", smart_strings=False
+)
+_TITLE_TEXT = etree.XPath("descendant-or-self::title/text()", smart_strings=False)
 
 
-def _joined_text(selection: Selector | SelectorList) -> str:
-    """The text nodes inside the selected elements, in document order, joined by spaces:
+@functools.lru_cache(maxsize=None)
+def _css(query: str) -> etree.XPath:
+    """A CSS query compiled once, as parsel would translate it (``sel.css`` recompiles it each call)."""
+    return etree.XPath(HTMLTranslator().css_to_xpath(query))
+
+
+def _select(scope: Selector | etree._Element | list[etree._Element], query: str) -> list[etree._Element]:
+    """The elements ``query`` selects inside the page, an element, or each of several, in order."""
+    if isinstance(scope, Selector):
+        scope = scope.root
+    if isinstance(scope, list):
+        return [found for element in scope for found in _css(query)(element)]
+    return _css(query)(scope)
+
+
+def _joined_text(elements: etree._Element | list[etree._Element]) -> str:
+    """The text nodes inside the elements, in document order, joined by spaces:
     what ``" ".join(selection.css("::text").getall())`` gives, without a Selector per text node."""
-    roots = [selection.root] if isinstance(selection, Selector) else [s.root for s in selection]
-    return " ".join(text for root in roots if not isinstance(root, str) for text in _TEXT_NODES(root))
+    roots = elements if isinstance(elements, list) else [elements]
+    return " ".join(text for root in roots for text in _TEXT_NODES(root))
 
 
 def classify(sel: Selector, url: str) -> PageClass:
     """Decide what a page is before extracting anything from it."""
-    h1_text = normalize_text(_joined_text(sel.css("h1")))
+    h1_text = normalize_text(_joined_text(_select(sel, "h1")))
     if SOFT_404_MARKER in h1_text:
         return PageClass.SOFT_404
-    has_markup = bool(sel.css("div.content, #content, h1.title"))
+    has_markup = bool(_select(sel, "div.content, #content, h1.title"))
     is_article_url = urls.article_id(url) is not None or urls.article_id(canonical_url(sel, url) or "") is not None
     if not is_article_url:
         return PageClass.NOT_ARTICLE
@@ -105,7 +126,7 @@ def classify(sel: Selector, url: str) -> PageClass:
 
 def canonical_url(sel: Selector, page_url: str) -> str | None:
     """``<link rel="canonical">`` resolved against the page URL, if it names an article."""
-    for href in sel.xpath("//link[contains(concat(' ', normalize-space(@rel), ' '), ' canonical ')]/@href").getall():
+    for href in _CANONICAL_HREFS(sel.root):
         resolved = urls.resolve(page_url, href)
         if urls.article_id(resolved):
             return urls.canonical_article_url(resolved)
@@ -159,10 +180,11 @@ def extract_article(sel: Selector, page_url: str) -> ExtractedArticle:
 
 def _raw_title(sel: Selector) -> str:
     for query in ("h1.title", "div.article h1", "div.bottom-title"):
-        text = normalize_text(_joined_text(sel.css(query)))
+        text = normalize_text(_joined_text(_select(sel, query)))
         if text:
             return text
-    return SITE_TITLE_SUFFIX_RE.sub("", normalize_text(sel.css("title::text").get()))
+    texts = _TITLE_TEXT(sel.root)
+    return SITE_TITLE_SUFFIX_RE.sub("", normalize_text(texts[0] if texts else None))
 
 
 def _split_title(text: str, authors: list[str]) -> tuple[str, list[str]]:
@@ -195,9 +217,9 @@ def _split_authors(line: str | None) -> list[str]:
 def _metadata_lines(sel: Selector) -> dict[str, str]:
     """The "论文作者", "论文发表刊物" and "论文发表时间" lines, normalised, keyed by label."""
     found: dict[str, str] = {}
-    nodes = sel.css("div.paper-info p, div.paper-info li, div.paper-info div")
+    nodes = _select(sel, "div.paper-info p, div.paper-info li, div.paper-info div")
     if not nodes:
-        nodes = sel.css("div.article p, div.article li")
+        nodes = _select(sel, "div.article p, div.article li")
     for node in nodes:
         text = normalize_text(_joined_text(node))
         match = META_LINE_RE.match(text)
@@ -238,13 +260,13 @@ def _parse_year_issue(text: str) -> tuple[int | None, int | None, str | None]:
 
 def _parse_breadcrumb(sel: Selector) -> tuple[str | None, int | None, int | None, str | None]:
     """Journal and issue from ``div.position``: 首页 > {journal} > {year}年第{issue}期 > {title}."""
-    crumb = sel.css("div.position")
+    crumb = _select(sel, "div.position")
     if not crumb:
         return None, None, None, None
     journal = None
     year = issue = label = None
-    for link in crumb.css("a"):
-        href = link.root.get("href", "")  # not .attrib: it fails on any attribute with a control character in its name
+    for link in _select(crumb, "a"):
+        href = link.get("href", "")  # not parsel's .attrib: it fails on any attribute with a control character in its name
         text = normalize_text(_joined_text(link))
         kind = urls.page_kind(urls.resolve("http://site.invalid/", href))
         if kind is urls.PageKind.JOURNAL and journal is None:
@@ -276,10 +298,10 @@ def _parse_date(line: str | None) -> dt.date | None:
 
 
 def _tags(sel: Selector) -> list[str]:
-    box = sel.css("div.tags")
+    box = _select(sel, "div.tags")
     if not box:
         return []
-    links = box.css("a")
+    links = _select(box, "a")
     if links:
         texts = (normalize_text(_joined_text(a)) for a in links)
     else:
@@ -294,9 +316,9 @@ def _tags(sel: Selector) -> list[str]:
 
 def _content_element(sel: Selector) -> etree._Element | None:
     for query in ("div.article div.content", "div.content", "#content"):
-        found = sel.css(query)
+        found = _select(sel, query)
         if found:
-            return found[0].root
+            return found[0]
     return None
 
 
