@@ -7,8 +7,10 @@ Why it looks the way it does:
   dict into the global tokenizer would silently change the segmentation of every
   other user of jieba in the process, and results must not depend on which
   config happened to be built first.
-* jieba's prefix-dict cache goes to a project-controlled directory, never the
-  shared ``/tmp/jieba.cache`` that other users and jieba versions fight over.
+* jieba's dictionaries load from our own snapshot (see below), read from the
+  environment (``make install`` prebuilds it) or built in a project-controlled
+  directory, never the shared ``/tmp/jieba.cache`` that other users and jieba
+  versions fight over.
 * Keywords are computed from the tokens already made (title and body are each
   segmented once per page): segmentation is the expensive part.
 * Every ranking breaks ties by the token itself, so reruns give identical rows.
@@ -79,7 +81,7 @@ class SegmentConfig:
     """What a Segmenter depends on; hashable, so it keys the per-process cache."""
 
     cache_dir: Path | None = attrs.field(default=None, converter=_to_optional_path)
-    """Where jieba's prefix-dict cache file goes; None means ``$XDG_CACHE_HOME/qikan-crawler/jieba``."""
+    """Where the dictionary snapshot is built when none is prebuilt; None means ``$XDG_CACHE_HOME/qikan-crawler/jieba``."""
     user_dicts: tuple[Path, ...] = attrs.field(default=(), converter=_to_path_tuple)
     """Extra user dictionaries ("word freq [tag]" lines), loaded after the bundled one so they can override it."""
     keyword_method: str = attrs.field(default="tfidf", validator=attrs.validators.in_(("tfidf", "textrank")))
