@@ -28,7 +28,9 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 METADATA_PREFIX = "qikan."
 PENDING_ROWS = 32
-"""Rows kept as Python dicts before they are converted to an Arrow batch."""
+"""Rows of one partition kept as Python dicts before they are converted to an Arrow batch."""
+PENDING_ROWS_TOTAL = 4 * PENDING_ROWS
+"""The same, over all partitions: rows spread over many years must not add up unbounded."""
 
 
 def open_filesystem(location: str | Path) -> tuple[pafs.FileSystem, str]:
@@ -122,6 +124,7 @@ class DatasetWriter:
         self.schema = schema.with_metadata({**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in kv.items()}})
         self.filesystem.create_dir(self.root, recursive=True)
         self._pending: dict[str, list[dict]] = {}
+        self._pending_rows = 0
         self._batches: dict[str, list[pa.RecordBatch]] = {}
         self._batched_rows: dict[str, int] = {}
         self._buffered_bytes = 0
@@ -135,10 +138,13 @@ class DatasetWriter:
         key = partition_dir(self.partition_by, row.get(self.partition_by)) if self.partition_by else ""
         pending = self._pending.setdefault(key, [])
         pending.append(dict(row))
+        self._pending_rows += 1
         if len(pending) + self._batched_rows.get(key, 0) >= self.row_group_rows:
             self._write_group(key)
             return
-        if len(pending) >= PENDING_ROWS:
+        if len(pending) >= PENDING_ROWS or self._pending_rows >= PENDING_ROWS_TOTAL:
+            if len(pending) < PENDING_ROWS:
+                key = max(self._pending, key=lambda k: len(self._pending[k]))
             self._to_batch(key)  # Arrow holds rows in a fraction of the memory Python objects take
             if self._buffered_bytes > self.max_buffer_bytes:
                 self._write_group(max(self._batched_rows, key=self._batched_rows.__getitem__))
@@ -167,6 +173,7 @@ class DatasetWriter:
             self.filesystem.delete_file(open_file.temp_path)
         self._open.clear()
         self._pending.clear()
+        self._pending_rows = 0
         self._batches.clear()
         self._batched_rows.clear()
         self._buffered_bytes = 0
@@ -179,6 +186,7 @@ class DatasetWriter:
         rows = self._pending.pop(key, None)
         if not rows:
             return
+        self._pending_rows -= len(rows)
         batch = pa.RecordBatch.from_pylist(rows, schema=self.schema)
         self._batches.setdefault(key, []).append(batch)
         self._batched_rows[key] = self._batched_rows.get(key, 0) + batch.num_rows

@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.dataset import HIVE_NULL, DatasetWriter, partition_dir
+from pipelines.dataset import HIVE_NULL, PENDING_ROWS_TOTAL, DatasetWriter, partition_dir
 from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, to_row
 
 FETCHED = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.timezone.utc)
@@ -138,6 +138,18 @@ def test_buffer_limit_flushes_largest_partition(tmp_path: Path) -> None:
     assert writer.buffered_rows < 1200  # rows went to disk before any partition reached a full row group
     writer.commit()
     assert ds.dataset(tmp_path, format="parquet", partitioning="hive").count_rows() == 1200
+
+
+def test_rows_spread_over_many_partitions_are_not_all_kept_as_python_objects(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path, ARTICLE_SCHEMA, run_id="r", partition_by="year")
+    most = 0
+    for i in range(2000):
+        writer.write(article(str(i), 1950 + i % 60))  # 60 years: under PENDING_ROWS each
+        most = max(most, writer._pending_rows, sum(map(len, writer._pending.values())))
+    assert most == PENDING_ROWS_TOTAL - 1
+    assert writer.buffered_rows == 2000  # converted to Arrow, not written: row groups stay whole
+    writer.commit()
+    assert ds.dataset(tmp_path, format="parquet", partitioning="hive").count_rows() == 2000
 
 
 def test_unpartitioned_rejects(tmp_path: Path) -> None:
