@@ -214,11 +214,20 @@ def is_warc_file(path: Path) -> bool:
     return path.is_file() and path.name.endswith(WARC_SUFFIXES)
 
 
+def _starts_like_warc(path: Path) -> bool:
+    """A gzip stream or a plain ``WARC/`` record: a WARC file under another name."""
+    with path.open("rb") as head:
+        start = head.read(5)
+    return start.startswith(b"\x1f\x8b") or start == b"WARC/"
+
+
 def list_sources(sources: Iterable[str | Path]) -> list[Path]:
     """WARC files and fixture folders named by ``sources``, folders searched recursively in sorted order.
 
-    Raises FileNotFoundError for a source that does not exist. Hidden names
-    (``.cache``, temporary files) are skipped inside folders.
+    Raises FileNotFoundError for a source that does not exist and ValueError for
+    a file that is neither named nor shaped like a WARC file (a README given by
+    mistake is refused, not read as a damaged archive). Hidden names (``.cache``,
+    temporary files) are skipped inside folders.
     """
     found: list[Path] = []
     for source in sources:
@@ -226,6 +235,8 @@ def list_sources(sources: Iterable[str | Path]) -> list[Path]:
         if not path.exists():
             raise FileNotFoundError(f"no such source: {path}")
         if path.is_file():
+            if not (is_warc_file(path) or _starts_like_warc(path)):
+                raise ValueError(f"not a WARC file (*.warc, *.warc.gz) or fixture folder: {path}")
             found.append(path)
         else:
             found.extend(_walk(path))

@@ -214,6 +214,13 @@ def test_sources_are_files_folders_and_fixture_folders(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError):
         list_sources([tmp_path / "missing"])
+    readme = tmp_path / "README.md"
+    readme.write_text("# not an archive\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a WARC file"):
+        list_sources([readme])
+    renamed = tmp_path / "crawl.bak"
+    renamed.write_bytes(b"WARC/1.1\r\n")
+    assert list_sources([renamed]) == [renamed]  # named otherwise, shaped like one
 
 
 def test_warc_from_another_tool_is_decoded(tmp_path: Path) -> None:

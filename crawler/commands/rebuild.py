@@ -49,7 +49,11 @@ class Command(ScrapyCommand):
         missing = [a for a in args if not Path(a).exists()]
         if missing:
             raise UsageError(f"no such source: {', '.join(missing)}")
-        if not list_sources(args):
+        try:
+            sources = list_sources(args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        if not sources:
             raise UsageError(f"no WARC files (*.warc.gz, *.warc) or fixture folders in {', '.join(args)}")
         root = dataset_dir(settings)
         if root is None:
