@@ -62,7 +62,9 @@ from pipelines.urls import article_id
 from pipelines.workers import main_module_not_inherited, make_analyser
 
 BATCH_PAGES = 8
-"""Pages per message to a worker: enough to make queue overhead negligible, few enough to keep order tight."""
+"""Pages per message to a helper, and per batch a worker parses before it segments
+(:func:`~pipelines.process.process_pages`): enough to make queue overhead negligible
+and keep jieba's dictionary in the caches, few enough to keep order tight."""
 QUEUE_BATCHES = 8
 """Batches a helper's inbox holds at most (a few MB)."""
 HELPER_BACKLOG = 4 * BATCH_PAGES
@@ -272,7 +274,6 @@ class _Helpers:
     """Workers 2..N as processes (this process is worker 1): bounded inboxes, one shared outbox."""
 
     def __init__(self, workers: int, args: tuple) -> None:
-        self.workers = workers
         self.indexes = range(1, workers)
         self.sent = [0] * workers
         self.done = [0] * workers
