@@ -209,7 +209,7 @@ class _Collector:
         gc.freeze()
         gc.disable()
 
-    def tick(self, items: int = 1) -> None:
+    def tick(self, items: int) -> None:
         before, self.items = self.items, self.items + items
         if before // GC_EVERY != self.items // GC_EVERY:
             gc.collect(2 if before // (GC_EVERY * 32) != self.items // (GC_EVERY * 32) else 1)

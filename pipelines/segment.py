@@ -18,6 +18,7 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import marshal
@@ -48,9 +49,9 @@ TEXTRANK_ITERATIONS = 20
 seed paper's top 15 no longer changes after 10."""
 
 _SCORE_DIGITS = 10
+"""Scores are rounded before ranking so that float noise never decides a tie; the token does."""
 _CANDIDATE_CACHE_SIZE = 50_000
 """Distinct tokens whose keyword eligibility is remembered (about 6 MB at most; then it starts again)."""
-"""Scores are rounded before ranking so that float noise never decides a tie; the token does."""
 
 
 def bundled_userdict_path() -> Path:
@@ -102,7 +103,7 @@ def _quiet_jieba_logger() -> None:
 # table (270,000). Loaded the usual way that is jieba's ``initialize`` (0.86 s: its
 # cache is unmarshalled straight from the file object, in many small reads) plus
 # parsing idf.txt (0.35 s), and 63 + 42 MB. One marshal blob holding both, read in
-# one piece, loads in about 0.4 s; and because the IDF table's keys are the prefix
+# one piece, loads in about 0.6 s; and because the IDF table's keys are the prefix
 # dictionary's own string objects (marshal keeps shared objects shared), the IDF
 # table costs about 11 MB instead of 42.
 
@@ -121,8 +122,10 @@ def _jieba_idf_path() -> Path:
     return Path(jieba.__file__).resolve().parent / "analyse" / "idf.txt"
 
 
+@functools.cache
 def snapshot_name() -> str:
-    """Keyed by jieba's version and its dictionary and IDF files' bytes: a new jieba makes a new file."""
+    """Keyed by jieba's version and its dictionary and IDF files' bytes: a new jieba makes a new file.
+    Hashing 11 MB takes 20 ms; the files do not change under a running process, so once per process."""
     digest = hashlib.sha1()
     for path in (_jieba_dict_path(), _jieba_idf_path()):
         digest.update(path.read_bytes())
@@ -130,7 +133,11 @@ def snapshot_name() -> str:
 
 
 def build_snapshot() -> bytes:
-    """jieba's prefix dictionary, its total, the IDF table and its median, as one marshal blob."""
+    """jieba's prefix dictionary, its total, the IDF table and its median, as one marshal blob.
+
+    The IDF table is read from jieba's idf.txt rather than taken from ``jieba.analyse``:
+    importing that also loads the part-of-speech tables (about 95 MB per process,
+    measured), which keywords never use."""
     tokenizer = jieba.Tokenizer()
     freq, total = tokenizer.gen_pfdict(tokenizer.get_dict_file())
     canonical = {word: word for word in freq}
