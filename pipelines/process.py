@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import attrs
 
 from pipelines.decode import UndecodableError, decode_body
-from pipelines.extract import ExtractedArticle, PageClass, classify, extract_article, parse_html
+from pipelines.extract import ExtractedArticle, PageClass, article_url, classify, parse_page, read_lines, to_article
 from pipelines.rawpage import RawPage
 from pipelines.records import ArticleRecord, RejectReason, RejectRecord, RejectStage
 
@@ -85,17 +85,23 @@ def _extract(raw: RawPage) -> ExtractedArticle | RejectRecord:
         html = decode_body(raw.body, raw.header("Content-Type")).text
     except UndecodableError as exc:
         return reject(raw, RejectReason.UNDECODABLE, RejectStage.DECODE, str(exc))
-    sel = parse_html(html)
-    page_class = classify(sel, raw.url)
+    page = parse_page(html)
+    text = read_lines(page.lines, page.document_title)
+    page_class = classify(text, raw.url, raw.link_kind)
     if page_class is PageClass.SOFT_404:
         return reject(raw, RejectReason.SOFT_404, RejectStage.CLASSIFY, "page says it does not exist")
     if page_class is PageClass.NOT_ARTICLE:
-        return reject(raw, RejectReason.NOT_ARTICLE, RejectStage.CLASSIFY, "not an article URL")
+        return reject(raw, RejectReason.NOT_ARTICLE, RejectStage.CLASSIFY, "page shows no article")
     if page_class is PageClass.TEMPLATE_MISMATCH:
         return reject(
-            raw, RejectReason.TEMPLATE_MISMATCH, RejectStage.CLASSIFY, "article URL without title or content block"
+            raw, RejectReason.TEMPLATE_MISMATCH, RejectStage.CLASSIFY,
+            "article URL whose page shows no article title or labelled lines",
         )
-    article = extract_article(sel, raw.url)
+    url = article_url(page, raw.url)
+    try:
+        article = to_article(text, url)
+    except ValueError as exc:
+        return reject(raw, RejectReason.NOT_ARTICLE, RejectStage.CLASSIFY, str(exc))
     if not article.paragraphs:
         return reject(raw, RejectReason.EMPTY_BODY, RejectStage.EXTRACT, "no body text after cleaning")
     return article

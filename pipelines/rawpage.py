@@ -41,6 +41,13 @@ class RawPage:
     error: str | None = None
     """Why no usable response arrived (exception class and message), else None."""
 
+    link_kind: str | None = None
+    """What the spider expected behind the URL when it asked for it: ``"article"`` when the URL
+    matched a learned article pattern or came from the sitemap, ``"listing"``, ``"probe"``
+    (a URL of a shape not yet learned) or ``"start"``; None where nobody knows (a saved page,
+    a foreign archive). The classifier calls an ``"article"`` page that shows no article a
+    template mismatch (the drift alarm), any other such page simply not an article."""
+
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup."""
         lname = name.lower()
