@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 
 import attrs
-from lxml import html as lxml_html
+from parsel import Selector
 
 from pipelines import urls
 from pipelines.normalize import normalize_paragraphs, normalize_text
@@ -119,9 +119,9 @@ class Page:
 
 def parse_page(html: str) -> Page:
     """Parse decoded HTML once into what the later steps read."""
-    root = lxml_html.document_fromstring(html) if html.strip() else lxml_html.fromstring("<html></html>")
+    root = Selector(text=html, type="html").root  # parsel copes with empty and broken documents
     titles = root.xpath("//title")
-    document_title = titles[0].text_content() if titles else None
+    document_title = "".join(titles[0].itertext()) if titles else None
     canonical = root.xpath("//link[contains(concat(' ', normalize-space(@rel), ' '), ' canonical ')]/@href")
     return Page(lines_from_html(root), document_title, str(canonical[0]) if canonical else None)
 
