@@ -4,8 +4,12 @@ The crawler is tested against real sockets rather than mocked responses, so
 that Scrapy's downloader, robots.txt handling, redirects and encodings all run
 for real. The server behaves like the SPEC's site: ``Content-Type: text/html``
 without a charset (pages declare their own encoding, or nothing), a missing
-``/paper/<digits>.html`` is a soft 404 (status 200 with ``404.html``), and
-``{BASE}`` in robots.txt and sitemap.xml becomes the server's own base URL.
+article URL (``/paper/<digits>.html``, or ``/a/YYYY/MM/<digits>.html`` in the
+dated URL scheme) is a soft 404 (status 200 with ``404.html``), and ``{BASE}``
+in robots.txt and every ``.xml`` file (the sitemaps) becomes the server's own
+base URL. ``?page=N`` (N > 1) on a listing serves the generator's sibling file
+``<name>~pageN.<suffix>`` (see ``tests.sitegen.file_for``); any other query
+string is ignored, as the site ignores tracking parameters.
 
 It counts every request path in :attr:`SiteServer.hits` so tests can assert
 what the crawler did (and did not) fetch. A ``faults`` hook lets a later test
@@ -30,7 +34,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from urllib.parse import unquote, urlsplit
 
-SOFT_404_PATH_RE = re.compile(r"^/paper/\d+\.html$")
+SOFT_404_PATH_RE = re.compile(r"^/(?:paper|a/\d{4}/\d{2})/\d+\.html$")
 """Missing article URLs that get the soft 404 (status 200) instead of a real 404."""
 
 CONTENT_TYPES = {
@@ -47,7 +51,9 @@ CONTENT_TYPES = {
 """By suffix; HTML deliberately without charset, as the real site sends it."""
 
 BASE_PLACEHOLDER = b"{BASE}"
-TEMPLATED_FILES = frozenset({"/robots.txt", "/sitemap.xml"})
+TEMPLATED_SUFFIXES = frozenset({".txt", ".xml"})
+"""robots.txt and sitemaps (wherever robots.txt says they are) carry ``{BASE}``."""
+PAGE_QUERY_RE = re.compile(r"page=(\d+)")
 
 FaultHandler = Callable[[BaseHTTPRequestHandler], None]
 """Answers one request completely (status, headers, body) in place of the site."""
@@ -96,7 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, *, send_body: bool) -> None:
         site = self.server.site
-        path = unquote(urlsplit(self.path).path) or "/"
+        parts = urlsplit(self.path)
+        path = unquote(parts.path) or "/"
         site.hits.hit(path)
         site.hits_with_query.hit(self.path)
         self._send_body = send_body
@@ -106,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
             fault(self)
             return
 
-        target = site.resolve(path)
+        target = site.resolve(path, parts.query)
         if target is None:
             self.respond(403, b"Forbidden\n", "text/plain")
             return
@@ -118,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if target.is_file():
             body = target.read_bytes()
-            if path in TEMPLATED_FILES:
+            if target.suffix in TEMPLATED_SUFFIXES:
                 body = body.replace(BASE_PLACEHOLDER, site.base_url.encode("ascii"))
             self.respond(200, body, content_type_for(target))
             return
@@ -174,8 +181,8 @@ class SiteServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def resolve(self, path: str) -> Path | None:
-        """The file a URL path names, or None when it would leave the root."""
+    def resolve(self, path: str, query: str = "") -> Path | None:
+        """The file a URL path (and ``page=N`` query) names, or None when it would leave the root."""
         if "\\" in path or "\x00" in path or not path.startswith("/"):
             return None
         parts = path.split("/")
@@ -184,6 +191,12 @@ class SiteServer:
         relative = path.lstrip("/")
         if path.endswith("/"):
             relative += "index.html"
+        page = PAGE_QUERY_RE.fullmatch(query)
+        if page and int(page[1]) > 1:
+            stem, dot, suffix = relative.rpartition(".")
+            if not dot:
+                return None
+            relative = f"{stem}~page{int(page[1])}.{suffix}"
         target = (self.root / relative).resolve()
         if not target.is_relative_to(self.root):
             return None

@@ -493,7 +493,7 @@ def read_page(www: Path, path: str) -> str:
     """Decode a page the way the SPEC says: gb2312 declarations are read as GB18030."""
     raw = (www / path.lstrip("/")).read_bytes()
     head = raw[:1024].lower()
-    return raw.decode("gb18030" if b"charset=gb2312" in head or b"charset=gbk" in head else "utf-8")
+    return raw.decode("gb18030" if re.search(rb"charset=[\"']?(gb2312|gbk)", head) else "utf-8")
 
 
 def test_reference_extraction_reproduces_every_gold_row(
@@ -732,3 +732,118 @@ def test_every_quirk_occurs_on_the_committed_site(
     assert ROLE_QUIRKS <= set(quirks)
     assert manifest["authors_from_title_paths"] == quirks["authors_from_title"]
     assert len(manifest["gbk_article_paths"]) >= 4
+
+
+# -- redesigned variants: the same articles in other templates and URL schemes --
+
+VARIANTS = [(t, u) for t in sitegen.TEMPLATES for u in sitegen.URL_SCHEMES if (t, u) != ("classic", "classic")]
+SMALL = {"journals": 4, "issues_per_journal": 2, "articles_per_issue": 4, "body_chars": 300}
+_BLOCKS = {"p", "div", "section", "article", "header", "footer", "nav", "aside", "main", "li", "ul", "td", "tr",
+           "table", "center", "h1", "h2", "h3", "br", "form"}
+
+
+class _VisibleText(HTMLParser):
+    """What a reader sees in ``<body>``: text with a newline at every block boundary, no script/style."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+        self.in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_body |= tag == "body"
+        self.skip += tag in ("script", "style")
+        if tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.skip -= tag in ("script", "style")
+        if tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.in_body and not self.skip:
+            self.parts.append(data)
+
+
+def visible_lines(html_text: str) -> list[str]:
+    parser = _VisibleText()
+    parser.feed(html_text)
+    parser.close()
+    return [line for line in (spec_normalise(x, body=False) for x in "".join(parser.parts).split("\n")) if line]
+
+
+def _variant_site(tmp_path_factory: pytest.TempPathFactory, template: str, scheme: str) -> Path:
+    out = tmp_path_factory.mktemp(f"{template}-{scheme}")
+    sitegen.build_site(out, template=template, url_scheme=scheme, **SMALL)
+    return out
+
+
+def _rows(site: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (site / "expected.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize(("template", "scheme"), VARIANTS, ids=[f"{t}-{u}" for t, u in VARIANTS])
+def test_variant_has_the_same_gold_and_visible_text(
+    tmp_path_factory: pytest.TempPathFactory, template: str, scheme: str
+) -> None:
+    """Same seed, same truth: only url_path follows the scheme, and each page shows every gold value."""
+    base = _rows(_variant_site(tmp_path_factory, "classic", "classic"))
+    site = _variant_site(tmp_path_factory, template, scheme)
+    rows = _rows(site)
+    assert [{**r, "url_path": ""} for r in rows] == [{**r, "url_path": ""} for r in base]
+    shape = r"/paper/(\d+)\.html" if scheme == "classic" else r"/a/\d{4}/\d{2}/(\d+)\.html"
+    assert all(re.fullmatch(shape, r["url_path"])[1] == r["article_id"] for r in rows)  # type: ignore[index]
+    for row in rows:
+        html_text = read_page(site / "www", row["url_path"])
+        lines = visible_lines(html_text)
+        flat = spec_normalise(" ".join(lines), body=True)
+        assert flat.count(spec_normalise(row["title"], body=True)) >= 2, row["url_path"]
+        for para in row["body"].split("\n"):
+            assert para in flat, (row["url_path"], para)
+        values = row["affiliations"] + row["authors"] + row["tags"] + [row["journal"]]
+        for value in values:
+            assert spec_normalise(value, body=True) in flat, (row["url_path"], value)
+        if row["published_date"]:
+            y, m, d = (int(x) for x in row["published_date"].split("-"))
+            assert {f"{y}/{m}/{d}", f"{y}-{m}-{d}", f"{y}年{m}月{d}日"} & set(re.findall(r"[\d/年月日-]+", flat))
+        assert ("canonical" in html_text) == (scheme == "classic"), row["url_path"]
+        if template == "html5":
+            assert not re.search(r'class="(title|content|paper-info|position|tags)"', html_text), row["url_path"]
+            assert "来源：期刊图书馆" in lines and "分享到：微博 微信 QQ空间" in lines
+        if template == "table":
+            assert not re.search(r"<(p|div) ", html_text.split("<body", 1)[1]) and "<td>" in html_text
+    soft = (site / "www" / "404.html").read_bytes().decode("utf-8")
+    assert "您访问的页面不存在" in "".join(visible_lines(soft))
+
+
+def test_dated_scheme_over_http(tmp_path_factory: pytest.TempPathFactory) -> None:
+    site = _variant_site(tmp_path_factory, "html5", "dated")
+    manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
+    with SiteServer(site / "www") as server:
+        base = server.base_url
+        status, _, robots = fetch(f"{base}/robots.txt")
+        assert status == 200 and f"Sitemap: {base}/sitemaps/qikan-articles.xml".encode() in robots
+        _, _, sitemap = fetch(f"{base}/sitemaps/qikan-articles.xml")
+        locs = {urlsplit(e.text or "").path for e in ET.fromstring(sitemap).iter() if e.tag.endswith("loc")}
+        assert set(manifest["article_paths"]) | set(manifest["soft_404_paths"]) == locs
+        paged = [p for p in manifest["list_paths"] if "?page=" in p]
+        assert any(p.startswith("/qikan/?page=") for p in paged) and any(".html?page=" in p for p in paged)
+        for target in paged:
+            first, second = fetch(f"{base}{target.split('?')[0]}")[2], fetch(f"{base}{target}")
+            assert second[0] == 200 and second[2] != first, target
+        assert fetch(f"{base}/qikan/?page=99")[0] == 404
+        article = manifest["article_paths"][0]
+        server.reset_hits()
+        status, _, body = fetch(f"{base}{article}?from=related")
+        assert status == 200 and server.hits[article] == 1 and server.hits_with_query[f"{article}?from=related"] == 1
+        for soft in manifest["soft_404_paths"]:
+            status, _, body = fetch(f"{base}{soft}")
+            assert status == 200 and "您访问的页面不存在".encode() in body
+        for mobile in manifest["mobile_paths"]:
+            assert mobile.startswith("/wap/a/") and fetch(f"{base}{mobile}")[2] == fetch(f"{base}{mobile[4:]}")[2]
+    pages = manifest["pages"]
+    assert manifest["every_page_once"] == sum(pages[k] for k in ("articles", "soft_404", "listings", "robots", "sitemaps"))
+    assert pages["linked_tag"] > 0 and pages["linked_download"] == pages["articles"]
+    assert re.fullmatch(manifest["not_content_patterns"]["tag"], "/topic/%E5%85%9A/")

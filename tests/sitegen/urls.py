@@ -1,0 +1,151 @@
+"""URL schemes: where each kind of page of the site lives.
+
+``classic`` is today's site (SPEC "The site"); ``dated`` is a redesign that moves
+every page type at once (SPEC "When the site changes"): articles under a dated
+path, journals and issues under ``/qikan/``, listings paginated with ``?page=N``,
+no canonical links, mobile copies under ``/wap/``, tags under ``/topic/``,
+downloads under ``/download/`` and a sitemap that only robots.txt names. The
+schemes only spell paths; which pages exist is decided by the build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class UrlScheme:
+    """Paths of one URL scheme; ``patterns`` classify a site's links by role (for the manifest)."""
+
+    name: str
+    canonical: bool
+    """Whether article pages carry ``<link rel="canonical">``."""
+    sitemap: str
+    home_more: str
+    """The journal index (page 1)."""
+    tags_index: str
+    login: str
+    register: str
+    search_base: str
+    help: str
+    about: str
+    contact: str
+    patterns: tuple[tuple[str, str], ...]
+    """(role, regex over path and query), first match wins."""
+
+    # -- per page ---------------------------------------------------------
+
+    def article(self, article_id: str, year: int, month: int) -> str:
+        if self.name == "classic":
+            return f"/paper/{article_id}.html"
+        return f"/a/{year}/{month:02d}/{article_id}.html"
+
+    def mobile(self, article_path: str) -> str:
+        return ("/m" if self.name == "classic" else "/wap") + article_path
+
+    def journal(self, slug: str) -> str:
+        return f"/journal/{slug}/" if self.name == "classic" else f"/qikan/{slug}/"
+
+    def issue(self, journal_path: str, year: int, number: int) -> str:
+        if self.name == "classic":
+            return f"{journal_path}{year}-{number:02d}/"
+        return f"{journal_path}{year}-{number:02d}.html"
+
+    def paged(self, path: str, page: int) -> str:
+        """Page ``page`` of the listing whose first page is ``path``."""
+        if page == 1:
+            return path
+        return f"{path}index_{page}.html" if self.name == "classic" else f"{path}?page={page}"
+
+    def tag(self, tag: str) -> str:
+        if self.name == "classic":
+            return f"/tag/{hashlib.md5(tag.encode('utf-8')).hexdigest()[:8]}.html"
+        return f"/topic/{quote(tag)}/"
+
+    def download(self, article_id: str) -> str:
+        return f"/doc/{article_id}.doc" if self.name == "classic" else f"/download/{article_id}"
+
+    def search(self, query: str) -> str:
+        return f"{self.search_base}{quote(query)}"
+
+    def robots_txt(self) -> str:
+        disallow = "".join(f"Disallow: {p}\n" for p in self.robots_disallow())
+        return f"User-agent: *\n{disallow}Sitemap: {{BASE}}{self.sitemap}\n"
+
+    def robots_disallow(self) -> tuple[str, ...]:
+        if self.name == "classic":
+            return ("/search.php", "/login.html")
+        return ("/so/", "/user/")
+
+    def role(self, target: str) -> str:
+        """The role of a link target (path with query) on this scheme's site."""
+        for role, pattern in self.patterns:
+            if re.fullmatch(pattern, target):
+                return role
+        return "other"
+
+
+def classify_paths(scheme: UrlScheme, targets: set[str]) -> dict[str, list[str]]:
+    """Distinct link targets grouped by role, each group sorted."""
+    out: dict[str, list[str]] = {}
+    for target in sorted(targets):
+        out.setdefault(scheme.role(target), []).append(target)
+    return out
+
+
+_STATIC = r"/(static|uploads)/.*"
+
+CLASSIC = UrlScheme(
+    name="classic",
+    canonical=True,
+    sitemap="/sitemap.xml",
+    home_more="/journals/",
+    tags_index="/tag/",
+    login="/login.html",
+    register="/reg.html",
+    search_base="/search.php?q=",
+    help="/help.html",
+    about="/about.html",
+    contact="/contact.html",
+    patterns=(
+        ("article", r"/paper/\d+\.html(\?.*)?"),
+        ("mobile", r"/m/paper/\d+\.html"),
+        ("listing", r"/|/journals/(index_\d+\.html)?|/journal/[^/]+/(\d{4}-\d{2}/(index_\d+\.html)?)?"),
+        ("tag", r"/tag/.*"),
+        ("download", r"/doc/.*"),
+        ("search", r"/search\.php.*"),
+        ("login", r"/(login|reg)\.html"),
+        ("sitemap", r"/sitemap\.xml"),
+        ("static", _STATIC),
+    ),
+)
+
+DATED = UrlScheme(
+    name="dated",
+    canonical=False,
+    sitemap="/sitemaps/qikan-articles.xml",
+    home_more="/qikan/",
+    tags_index="/topic/",
+    login="/user/login",
+    register="/user/register",
+    search_base="/so/?q=",
+    help="/help/",
+    about="/about/",
+    contact="/about/contact/",
+    patterns=(
+        ("article", r"/a/\d{4}/\d{2}/\d+\.html(\?.*)?"),
+        ("mobile", r"/wap/a/\d{4}/\d{2}/\d+\.html"),
+        ("listing", r"/|/qikan/(\?page=\d+)?|/qikan/[^/?]+/|/qikan/[^/?]+/\d{4}-\d{2}\.html(\?page=\d+)?"),
+        ("tag", r"/topic/.*"),
+        ("download", r"/download/.*"),
+        ("search", r"/so/.*"),
+        ("login", r"/user/.*"),
+        ("sitemap", r"/sitemaps/.*\.xml"),
+        ("static", _STATIC),
+    ),
+)
+
+URL_SCHEMES: dict[str, UrlScheme] = {"classic": CLASSIC, "dated": DATED}
