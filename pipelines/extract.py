@@ -307,9 +307,11 @@ def _labelled_lines(lines: Sequence[Line]) -> tuple[set[int], dict[str, str], li
             match = META_LINE_RE.match(part)
             if match and match.group(1) not in meta:
                 label, value = match.group(1), match.group(2).strip()
-                if not value and part == label and i + 1 < len(lines) and not _is_label(lines[i + 1]):
-                    value = normalize_text(lines[i + 1].text.replace(BR_MARK, " "))
-                    taken.add(i + 1)
+                if not value and i + 1 < len(lines) and not _is_label(lines[i + 1]):
+                    following = normalize_text(lines[i + 1].text.replace(BR_MARK, " "))
+                    if _is_value_of(label, following):  # the value in a cell of its own
+                        value = following
+                        taken.add(i + 1)
                 meta[label] = value
                 taken.add(i)
                 continue
@@ -322,6 +324,15 @@ def _labelled_lines(lines: Sequence[Line]) -> tuple[set[int], dict[str, str], li
                     taken.add(i + 1)
                 tags = _tags(source, raw)
     return taken, meta, tags or []
+
+
+def _is_value_of(label: str, text: str) -> bool:
+    """Whether the line after a bare label is its value (and not, say, the first paragraph)."""
+    if label == "论文作者":
+        return len(text) <= 60 and not re.search(r"[。！？!?]", text)  # names may be split by ";"
+    if label == "论文发表刊物":
+        return len(text) <= 100 and bool(YEAR_ISSUE_RE.search(text) or text.startswith("《"))
+    return len(text) <= 40 and bool(DATE_RE.search(text))
 
 
 def _is_label(line: Line) -> bool:
