@@ -20,28 +20,12 @@ from collections.abc import Sequence
 import attrs
 from parsel import Selector
 
-from pipelines import urls
+from pipelines import labels, urls
 from pipelines.normalize import normalize_paragraphs, normalize_text
 from pipelines.visible import BR_MARK, Line, lines_from_html, lines_from_text
 
 SOFT_404_MARKER = "页面不存在"
 SITE_TITLE_SUFFIX_RE = re.compile(r"\s*[-_|–—]\s*期刊图书馆\s*$")
-META_LABELS = ("论文作者", "论文发表刊物", "论文发表时间")
-META_LINE_RE = re.compile(r"^[【\[]?(论文作者|论文发表刊物|论文发表时间)[】\]]?\s*[:：]?\s*(.*)$")
-TAGS_LINE_RE = re.compile(r"^[【\[]?标签[】\]]?\s*(?:[:：]\s*(.*)|$)")
-LABEL_START_RE = re.compile(r"(?<=\s)(?=(?:论文作者|论文发表刊物|论文发表时间|标签)\s*[:：])")
-"""Where a second labelled line starts inside one line (labels joined by single ``<br>``s)."""
-AUTHOR_SEPARATORS_RE = re.compile(r"[\s,，、;；]+")
-JOURNAL_LINE_RE = re.compile(r"^《(?P<journal>[^》]*)》\s*(?P<rest>.*)$")
-YEAR_ISSUE_RE = re.compile(r"(?<![0-9])(?P<year>[0-9]{4})\s*年\s*(?P<label>.*)$")
-"""Four ASCII digits, not the tail of a longer number: "99999年" is no year."""
-ISSUE_NUMBER_RE = re.compile(r"(?<![0-9])([0-9]{1,5})\s*期")
-"""At most five digits, so ``int()`` never meets an endless digit run (Python refuses over 4300)."""
-DATE_RE = re.compile(r"(?<![0-9])([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})(?![0-9])")
-TAG_SEPARATORS_RE = re.compile(r"[;；,，]+")
-CRUMB_PREFIX_RE = re.compile(r"^(?:当前位置|您的位置|您现在的位置|所在位置|位置)\s*[:：]\s*")
-CRUMB_SEPARATORS_RE = re.compile(r"\s*(?:>|＞|»|›|→|/|>>)\s*")
-HOME_WORDS = frozenset({"首页", "网站首页", "主页", "期刊图书馆"})
 END_RE = re.compile(r"^(?:猜你喜欢|相关论文|相关文章|推荐阅读|相关推荐|下载\s*Doc\s*文档|Copyright|©|版权所有)", re.I)
 """Lines where the article ends and the page's closing chrome begins."""
 CHROME_PREFIX_RE = re.compile(r"^(?:来源|文章来源|分享到?|责任编辑|上一篇|下一篇|浏览次数|阅读次数|点击次数|打印|收藏)\s*[:：]?")
@@ -128,16 +112,16 @@ def parse_page(html: str) -> Page:
 
 def read_lines(lines: Sequence[Line], document_title: str | None = None) -> ArticleText:
     """The line-level step: every article field a reader can see in ``lines``."""
-    labelled, meta, tag_texts = _labelled_lines(lines)
+    labelled, meta, tag_texts = labels.labelled_lines(lines)
     title_at, printed = _title_line(lines, document_title, labelled)
     authors = _split_authors(meta.get("论文作者"))
     title, title_authors = _split_title(printed, authors)
     if not authors and title_authors:
         authors = title_authors  # the 论文作者 line is missing or empty; the title still names them
 
-    journal, year, issue, issue_label = _parse_journal_line(meta.get("论文发表刊物"))
+    journal, year, issue, issue_label = labels.parse_journal_line(meta.get("论文发表刊物"))
     if journal is None or year is None or issue_label is None:
-        crumb_journal, crumb_year, crumb_issue, crumb_label = _parse_breadcrumb(lines)
+        crumb_journal, crumb_year, crumb_issue, crumb_label = labels.parse_breadcrumb(lines)
         if journal is None:
             journal = crumb_journal
         if year is None:
@@ -157,7 +141,7 @@ def read_lines(lines: Sequence[Line], document_title: str | None = None) -> Arti
         year=year,
         issue=issue,
         issue_label=issue_label or None,
-        published_date=_parse_date(meta.get("论文发表时间")),
+        published_date=labels.parse_date(meta.get("论文发表时间")),
         tags=tag_texts,
         paragraphs=paragraphs,
         printed_title=printed,
@@ -177,7 +161,7 @@ def classify(text: ArticleText, url: str, link_kind: str | None) -> PageClass:
         return PageClass.SOFT_404
     if text.looks_like_article():
         return PageClass.ARTICLE
-    expected = link_kind == "article" if link_kind is not None else _looks_like_article_url(url)
+    expected = link_kind == "article" if link_kind is not None else urls.looks_like_article_url(url)
     return PageClass.TEMPLATE_MISMATCH if expected else PageClass.NOT_ARTICLE
 
 
@@ -186,39 +170,14 @@ def article_url(page: Page, page_url: str) -> str:
     without query, fragment and mobile prefix."""
     if page.canonical_href:
         resolved = urls.resolve(page_url, page.canonical_href)
-        if resolved and _article_id(resolved):
-            return _plain_url(resolved)
-    return _plain_url(page_url)
-
-
-# TODO(lead): move to pipelines.urls once discovery lands there
-_MOBILE_PREFIX_RE = re.compile(r"^/(?:m|wap|mobile|3g)(?=/)")
-_LAST_DIGITS_RE = re.compile(r"[0-9]+(?=[^0-9]*$)")
-_ARTICLE_LIKE_RE = re.compile(r"/[0-9]+(?:\.[A-Za-z]{1,5})?/?$")
-
-
-def _plain_url(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, _MOBILE_PREFIX_RE.sub("", parts.path), "", ""))
-
-
-def _article_id(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    match = _LAST_DIGITS_RE.search(urlsplit(url).path)
-    return match.group() if match else None
-
-
-def _looks_like_article_url(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    return bool(_ARTICLE_LIKE_RE.search(urlsplit(url).path))
+        canonical = urls.canonical_article_url(resolved) if resolved else None
+        if canonical:
+            return canonical
+    return urls.canonical_article_url(page_url) or page_url
 
 
 def to_article(text: ArticleText, url: str) -> ExtractedArticle:
-    article_id = _article_id(url)
+    article_id = urls.article_id(url)
     if article_id is None:
         raise ValueError(f"{url} has no article id (no digits in its path)")
     fields = attrs.asdict(text, recurse=False)
@@ -276,157 +235,7 @@ def _split_title(text: str, authors: list[str]) -> tuple[str, list[str]]:
 def _split_authors(line: str | None) -> list[str]:
     if not line:
         return []
-    return [name for name in AUTHOR_SEPARATORS_RE.split(line) if name]
-
-
-# -- labelled lines ----------------------------------------------------------------
-
-
-def _sublines(line: Line) -> list[str]:
-    """The line's parts as a reader reads them: split at single ``<br>``s and before a label."""
-    parts = []
-    for piece in line.text.split(BR_MARK):
-        parts.extend(LABEL_START_RE.split(piece))
-    return [text for text in map(normalize_text, parts) if text]
-
-
-def _labelled_lines(lines: Sequence[Line]) -> tuple[set[int], dict[str, str], list[str]]:
-    """The lines that are labels or their values, the metadata values, and the tags.
-
-    A label may carry its value after ":" or "：", or stand in a cell of its own with the value
-    in the next line.
-    """
-    taken: set[int] = set()
-    meta: dict[str, str] = {}
-    tags: list[str] | None = None
-    for i, line in enumerate(lines):
-        parts = _sublines(line)
-        if not parts or line.link_only:
-            continue
-        for part in parts:
-            match = META_LINE_RE.match(part)
-            if match and match.group(1) not in meta:
-                label, value = match.group(1), match.group(2).strip()
-                if not value and i + 1 < len(lines) and not _is_label(lines[i + 1]):
-                    following = normalize_text(lines[i + 1].text.replace(BR_MARK, " "))
-                    if _is_value_of(label, following):  # the value in a cell of its own
-                        value = following
-                        taken.add(i + 1)
-                meta[label] = value
-                taken.add(i)
-                continue
-            match = TAGS_LINE_RE.match(part)
-            if match and tags is None:
-                taken.add(i)
-                source, raw = line, match.group(1) or ""
-                if not raw.strip() and not line.links and i + 1 < len(lines) and lines[i + 1].link_only:
-                    source, raw = lines[i + 1], normalize_text(lines[i + 1].text)
-                    taken.add(i + 1)
-                tags = _tags(source, raw)
-    return taken, meta, tags or []
-
-
-def _is_value_of(label: str, text: str) -> bool:
-    """Whether the line after a bare label is its value (and not, say, the first paragraph)."""
-    if label == "论文作者":
-        return len(text) <= 60 and not re.search(r"[。！？!?]", text)  # names may be split by ";"
-    if label == "论文发表刊物":
-        return len(text) <= 100 and bool(YEAR_ISSUE_RE.search(text) or text.startswith("《"))
-    return len(text) <= 40 and bool(DATE_RE.search(text))
-
-
-def _is_label(line: Line) -> bool:
-    parts = _sublines(line)
-    return bool(parts) and bool(META_LINE_RE.match(parts[0]) or TAGS_LINE_RE.match(parts[0]))
-
-
-def _tags(line: Line, raw: str) -> list[str]:
-    """The tag links' texts; without links, the text split at ";" or ","."""
-    if line.links:
-        texts = [normalize_text(text) for text in line.links]
-    else:
-        texts = [normalize_text(t) for t in TAG_SEPARATORS_RE.split(raw)]
-    return [t for t in texts if t]
-
-
-def _parse_journal_line(line: str | None) -> tuple[str | None, int | None, int | None, str | None]:
-    """《{journal}》{year}年{label} → (journal, year, issue, issue_label)."""
-    if not line:
-        return None, None, None, None
-    match = JOURNAL_LINE_RE.match(line)
-    if match:
-        journal, rest = match.group("journal").strip(), match.group("rest")
-    else:
-        year_match = YEAR_ISSUE_RE.search(line)
-        journal = line[: year_match.start()].strip() if year_match else line
-        rest = line[year_match.start() :] if year_match else ""
-    year, issue, label = _parse_year_issue(rest)
-    return journal or None, year, issue, label
-
-
-def _parse_year_issue(text: str) -> tuple[int | None, int | None, str | None]:
-    match = YEAR_ISSUE_RE.search(text)
-    if not match:
-        return None, None, None
-    label = match.group("label").strip() or None
-    issue = None
-    if label:
-        number = ISSUE_NUMBER_RE.search(label)
-        if number and int(number.group(1)) <= 32767:
-            issue = int(number.group(1))
-    return int(match.group("year")), issue, label
-
-
-def _parse_date(line: str | None) -> dt.date | None:
-    if not line:
-        return None
-    match = DATE_RE.search(line)
-    if not match:
-        return None
-    try:
-        return dt.date(*(int(g) for g in match.groups()))
-    except ValueError:
-        return None
-
-
-# -- the breadcrumb ------------------------------------------------------------------
-
-
-def _breadcrumb_parts(lines: Sequence[Line]) -> list[str]:
-    """首页 > {journal} > {year}年第{issue}期 > {title}: on one line, or one line a crumb."""
-    for i, line in enumerate(lines):
-        text = normalize_text(line.text.replace(BR_MARK, " "))
-        if len(text) > 300:
-            continue
-        prefixed = CRUMB_PREFIX_RE.match(text)
-        body = text[prefixed.end() :] if prefixed else text
-        parts = [p for p in CRUMB_SEPARATORS_RE.split(body) if p]
-        if len(parts) >= 2 and (prefixed or parts[0] in HOME_WORDS):
-            return parts
-        if text in HOME_WORDS and line.link_only:  # a crumb list: one item a line
-            following = [normalize_text(n.text) for n in lines[i + 1 : i + 5]]
-            run = [text]
-            for item in following:
-                if not item or len(item) > 120 or item in HOME_WORDS:
-                    break
-                run.append(item)
-                if not YEAR_ISSUE_RE.search(item) and len(run) > 2:
-                    break
-            if len(run) >= 3 and any(YEAR_ISSUE_RE.match(p) for p in run):
-                return run
-    return []
-
-
-def _parse_breadcrumb(lines: Sequence[Line]) -> tuple[str | None, int | None, int | None, str | None]:
-    parts = _breadcrumb_parts(lines)
-    for i, part in enumerate(parts[1:], start=1):
-        if YEAR_ISSUE_RE.match(part):
-            year, issue, label = _parse_year_issue(part)
-            journal = parts[i - 1] if i >= 2 else None
-            return journal, year, issue, label
-    if len(parts) >= 3:
-        return parts[-2], None, None, None
-    return None, None, None, None
+    return [name for name in labels.AUTHOR_SEPARATORS_RE.split(line) if name]
 
 
 # -- affiliations and body --------------------------------------------------------------
@@ -445,7 +254,7 @@ def _content(
             break
         if i in labelled or line.link_only or line.chrome or not text:
             continue
-        if text == printed or _is_crumb(text) or _is_chrome_line(text, lines, i):
+        if text == printed or labels.is_crumb(text) or _is_chrome_line(text, lines, i):
             continue
         candidates.append(line)
     affiliations: list[str] = []
@@ -458,12 +267,6 @@ def _content(
         first_body = index + 1
     paragraphs = normalize_paragraphs(line.text for line in candidates[first_body:])
     return [a for a in affiliations if a], paragraphs
-
-
-def _is_crumb(text: str) -> bool:
-    return bool(CRUMB_PREFIX_RE.match(text)) or (
-        text.split(">", 1)[0].strip() in HOME_WORDS and len(CRUMB_SEPARATORS_RE.split(text)) >= 2
-    )
 
 
 def _is_chrome_line(text: str, lines: Sequence[Line], at: int) -> bool:
