@@ -13,7 +13,7 @@ import attrs
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @attrs.define(kw_only=True)
@@ -29,8 +29,9 @@ class RawPage:
     headers: dict[str, str] = attrs.field(factory=dict)
     """Response headers, one value per name (names as sent)."""
 
-    body: bytes = b""
-    """Body bytes exactly as served, undecoded."""
+    body: bytes = attrs.field(default=b"", repr=lambda body: f"<{len(body)} bytes>")
+    """Body bytes exactly as served, undecoded. Its repr is only its size: a page's bytes never end up
+    in a log line or a traceback's locals (a soft 404 alone is 3 KB)."""
 
     fetched_at: dt.datetime = attrs.field(factory=_utc_now)
     """When the response arrived, timezone-aware UTC."""

@@ -15,6 +15,7 @@ SPEC's ``seed-article.txt``), so the line-level step is tested on what a reader 
 from __future__ import annotations
 
 import re
+
 import attrs
 from lxml import etree
 
