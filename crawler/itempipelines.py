@@ -20,13 +20,13 @@ from typing import Any
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from scrapy.utils.reactor import is_asyncio_reactor_installed
 from twisted.internet.threads import deferToThread
 
 from crawler.runinfo import crawl_run_id, dataset_dir, process_workers, segment_config
-from pipelines import urls
-from pipelines.dataset import DatasetWriter
+from pipelines import layout, urls
+from pipelines.dataset import DatasetWriter, DatasetWriteError, check_writable
 from pipelines.process import Outcome, process_page, reject
 from pipelines.rawpage import RawPage
 from pipelines.records import (
@@ -48,6 +48,11 @@ QUIET_REJECTS = {RejectReason.NOT_ARTICLE.value}
 
 TRACKED_FIELDS = ("title", "authors", "journal", "year", "issue", "published_date")
 """Fields whose absence the run summary counts (a rise means the site changed)."""
+
+STORAGE_ERROR_STAT = "qikan/storage_error"
+"""Set to the error's text when the dataset could not be written: the crawl stopped, and exits 4."""
+STORAGE_ERROR_REASON = "dataset_write_error"
+"""The close reason of a crawl stopped by a storage error."""
 
 dataset_committed = object()
 """Signal sent by :class:`DatasetPipeline` after each commit, with ``stored``: (article_id, fetched_at) of
@@ -128,7 +133,12 @@ class DuplicateArticlesPipeline:
 
 
 class DatasetPipeline:
-    """Writes articles to ``DATASET_DIR/articles`` (hive-partitioned by year) and rejects to ``DATASET_DIR/rejects``."""
+    """Writes articles to ``DATASET_DIR/articles`` (a folder per year) and rejects to ``DATASET_DIR/rejects``.
+
+    A storage error (disk full, read-only, no permission) stops the crawl: it is logged once,
+    the rows not yet committed are not counted as written nor recorded as stored, and
+    ``scrapy crawl`` exits 4. The same happens at the start when the folder cannot be written.
+    """
 
     def __init__(self, crawler: Crawler, root: str) -> None:
         self.crawler = crawler
@@ -142,11 +152,13 @@ class DatasetPipeline:
             max_rows_per_file=settings.getint("DATASET_MAX_ROWS_PER_FILE"),
             max_buffer_bytes=settings.getint("DATASET_MAX_BUFFER_MB") * 1024 * 1024,
         )
-        self.articles = DatasetWriter(f"{self.root}/articles", ARTICLE_SCHEMA, partition_by="year", **options)
-        self.rejects = DatasetWriter(f"{self.root}/rejects", REJECT_SCHEMA, **options)
+        self.articles = DatasetWriter(f"{self.root}/{layout.ARTICLES}", ARTICLE_SCHEMA, partition_by="year", **options)
+        self.rejects = DatasetWriter(f"{self.root}/{layout.REJECTS}", REJECT_SCHEMA, **options)
         self.commit_seconds = settings.getfloat("DATASET_COMMIT_SECONDS", 300)
         self.last_commit = time.monotonic()
         self.uncommitted: list[tuple[str, dt.datetime]] = []
+        self.pending = {"articles_written": 0, "rejects_written": 0}
+        self.failure: DatasetWriteError | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> DatasetPipeline:
@@ -154,18 +166,36 @@ class DatasetPipeline:
         if root is None:
             raise NotConfigured("DATASET_DIR is empty: not writing a dataset")
         pipeline = cls(crawler, root)
+        crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(pipeline.spider_idle, signal=signals.spider_idle)
         return pipeline
+
+    def spider_opened(self, spider: Any = None) -> None:
+        """Learn now, not after hours of crawling, that the folder cannot be written."""
+        try:
+            check_writable(self.root)
+        except DatasetWriteError as exc:
+            self._fail(exc, "at start")
+            return
+        filesystem, base = layout.open_filesystem(self.root)
+        if layout.has_legacy_partitions(filesystem, base):
+            logger.warning("%s still has year=NNNN folders (an older layout that pandas cannot open next to "
+                           "the new files): run `scrapy compact %s` to migrate it", self.root, self.root)
 
     def spider_idle(self, spider: Any = None) -> None:
         """Nothing is in flight: commit now, so that a worker waiting for others holds no uncommitted rows."""
         self._commit()
 
     def process_item(self, item: Any, spider: Any = None) -> Any:
+        if self.failure is not None:
+            raise DropItem(f"Not stored (the dataset cannot be written): {getattr(item, 'url', '')}", log_level="DEBUG")
         try:
             return self._write(item)
+        except DatasetWriteError as exc:
+            self._fail(exc, f"while writing {getattr(item, 'url', '')}")
+            raise DropItem(f"Not stored: {getattr(item, 'url', '')}", log_level="DEBUG") from None
         finally:
-            if time.monotonic() - self.last_commit >= self.commit_seconds:
+            if self.failure is None and time.monotonic() - self.last_commit >= self.commit_seconds:
                 self._commit()
 
     def _write(self, item: Any) -> Any:
@@ -173,6 +203,7 @@ class DatasetPipeline:
         if isinstance(item, ArticleRecord):
             self.articles.write(to_row(item))
             self.uncommitted.append((item.article_id, item.fetched_at))
+            self.pending["articles_written"] += 1
             stats.inc_value("qikan/articles_written")
             missing = [name for name in TRACKED_FIELDS if getattr(item, name) in (None, [])]
             for name in missing:
@@ -184,6 +215,7 @@ class DatasetPipeline:
             self.rejects.write(to_row(item))
             if item.reason in SETTLED_REJECTS and (article_id := urls.article_id(item.url)):
                 self.uncommitted.append((article_id, item.fetched_at))
+            self.pending["rejects_written"] += 1
             stats.inc_value("qikan/rejects_written")
             stats.inc_value(f"qikan/rejects/{item.reason}")
             level = "DEBUG" if item.reason in QUIET_REJECTS else "INFO"
@@ -192,13 +224,39 @@ class DatasetPipeline:
 
     def close_spider(self, spider: Any = None) -> None:
         self._commit()
-        logger.info("Dataset files written under %s: %d", self.root, self.crawler.stats.get_value("qikan/files_written"))
+        logger.info("Dataset files written under %s: %d", self.root, self.crawler.stats.get_value("qikan/files_written", 0))
 
     def _commit(self) -> None:
-        """Rename complete files into place: from now on their rows count as stored (incremental state)."""
-        self.articles.commit()
-        self.rejects.commit()
+        """Publish complete files: from now on their rows count as stored (incremental state)."""
+        if self.failure is not None:
+            return
+        try:
+            self.articles.prepare()  # the slow part (write, close, fsync) first for both ...
+            self.rejects.prepare()
+            self.articles.publish()  # ... then the renames, within moments of each other
+            self.rejects.publish()
+        except DatasetWriteError as exc:
+            self._fail(exc, "while committing")
+            return
         self.last_commit = time.monotonic()
         self.crawler.stats.set_value("qikan/files_written", len(self.articles.files_written) + len(self.rejects.files_written))
         stored, self.uncommitted = self.uncommitted, []
+        self.pending = dict.fromkeys(self.pending, 0)
         self.crawler.signals.send_catch_log(signal=dataset_committed, stored=stored)
+
+    def _fail(self, error: DatasetWriteError, when: str) -> None:
+        """Stop the crawl after a storage error: one error line, and no uncommitted row counts as written."""
+        self.failure = error
+        self.articles.abort()
+        self.rejects.abort()
+        stats = self.crawler.stats
+        for key, rows in self.pending.items():
+            stats.inc_value(f"qikan/{key}", -rows)
+        lost = self.pending["articles_written"] + self.pending["rejects_written"]
+        stats.set_value("qikan/rows_not_stored", lost)
+        stats.set_value(STORAGE_ERROR_STAT, str(error))
+        self.uncommitted, self.pending = [], dict.fromkeys(self.pending, 0)
+        logger.error("Dataset write failed %s, stopping the crawl: %s (%d rows not stored; the next run fetches "
+                     "their pages again)", when, error, lost)
+        if self.crawler.engine is not None and self.crawler.engine.spider is not None:
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason=STORAGE_ERROR_REASON))

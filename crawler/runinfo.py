@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import secrets
 from pathlib import Path
 
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 
+from pipelines.layout import new_run_id  # the one run-id generator, re-exported for the commands
 from pipelines.segment import SegmentConfig
 
 RUN_ID_STAT = "qikan/run_id"
-
-
-def new_run_id() -> str:
-    """``20261125T144000Z-3f9a1c``: sortable by start time, unique without coordination."""
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def crawl_run_id(crawler: Crawler) -> str:
@@ -51,6 +45,7 @@ def segment_config(settings: BaseSettings) -> SegmentConfig | None:
         user_dicts=tuple(Path(p) for p in settings.getlist("JIEBA_USER_DICTS")),
         keyword_method=settings.get("KEYWORDS_METHOD", "tfidf"),
         top_k=settings.getint("KEYWORDS_TOP_K", 10),
+        engine=settings.get("SEGMENT_ENGINE", "fast"),
     )
 
 

@@ -7,6 +7,12 @@ it. Everything is derived from the files (Parquet footers and ``runs/*.json``),
 never from memory of what a run meant to write, so the card is right even after
 a crash or a manual deletion. It is replaced atomically (temporary name, then
 rename): a reader never sees half a card.
+
+Its YAML header is a Hugging Face dataset card's: ``configs`` make
+``datasets.load_dataset(DIR)`` open ``articles`` (the default) and ``rejects``
+as two configurations instead of merging them. The header also carries
+:data:`pipelines.layout.CARD_MARKER`: a README.md without it was written by
+someone else, and is never replaced.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import datetime as dt
 import inspect
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,20 +33,27 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from pipelines import records
-from pipelines.dataset import HIVE_NULL, METADATA_PREFIX, open_filesystem, write_atomic
+from pipelines import layout, records
+from pipelines.dataset import METADATA_PREFIX, open_filesystem, write_atomic
 from pipelines.records import ARTICLE_SCHEMA, CLEANING_RULES_VERSION, REJECT_SCHEMA, SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
-CARD_FILE = "README.md"
+CARD_FILE = layout.CARD_FILE
 MAX_JOURNAL_YEAR_LINES = 500
 """Beyond this the journal × year table is cut; the card says how to get all of it."""
 
 
-def write_dataset_card(root: str | Path) -> str:
-    """Describe the dataset under ``root`` in ``root/README.md``; returns the card's path."""
+def write_dataset_card(root: str | Path) -> str | None:
+    """Describe the dataset under ``root`` in ``root/README.md``; returns the card's path.
+
+    None, with a warning, when ``root/README.md`` exists and is not a card we wrote.
+    """
     filesystem, base = open_filesystem(root)
+    existing = layout.read_card(filesystem, base)
+    if existing is not None and not layout.is_our_card(existing):
+        logger.warning("Not writing the dataset card: %s/%s exists and was not written by this project", base, CARD_FILE)
+        return None
     facts = _DatasetFacts(filesystem, base)
     return write_atomic(root, CARD_FILE, render_card(facts).encode("utf-8"))
 
@@ -53,11 +67,14 @@ class _DatasetFacts:
     def __init__(self, filesystem: pafs.FileSystem, base: str) -> None:
         self.filesystem = filesystem
         self.base = base
-        self.article_files = _data_files(filesystem, f"{base}/articles")
-        self.reject_files = _data_files(filesystem, f"{base}/rejects")
+        self.article_files = layout.list_data_files(filesystem, f"{base}/{layout.ARTICLES}")
+        self.reject_files = layout.list_data_files(filesystem, f"{base}/{layout.REJECTS}")
         self.file_meta = {path: _footer(filesystem, path) for path in self.article_files + self.reject_files}
-        self.by_journal_year = _journal_year_counts(filesystem, f"{base}/articles") if self.article_files else []
-        self.rejects_by_reason = _reject_counts(filesystem, f"{base}/rejects") if self.reject_files else []
+        by_journal_year = _group_counts(filesystem, self.article_files, ["journal", "year"]) if self.article_files else []
+        self.by_journal_year = sorted(by_journal_year, key=lambda r: (r[0] is None, r[0] or "", r[1] is None, r[1] or 0))
+        by_reason = _group_counts(filesystem, self.reject_files, ["reason", "stage"]) if self.reject_files else []
+        self.rejects_by_reason = sorted(by_reason, key=lambda r: (-r[2], r[0], r[1]))
+        self.legacy_layout = layout.has_legacy_partitions(filesystem, base)
         self.runs = _run_summaries(filesystem, f"{base}/runs")
 
     @property
@@ -87,21 +104,6 @@ class _DatasetFacts:
         return merged
 
 
-def _data_files(filesystem: pafs.FileSystem, directory: str) -> list[str]:
-    """Committed Parquet files, skipping hidden and in-progress names as pyarrow and DuckDB do."""
-    if filesystem.get_file_info(directory).type != pafs.FileType.Directory:
-        return []
-    selector = pafs.FileSelector(directory, recursive=True)
-    files = []
-    for info in filesystem.get_file_info(selector):
-        relative = info.path[len(directory) + 1 :]
-        if info.type == pafs.FileType.File and info.path.endswith(".parquet") and not any(
-            part.startswith((".", "_")) for part in relative.split("/")
-        ):
-            files.append(info.path)
-    return sorted(files)
-
-
 def _footer(filesystem: pafs.FileSystem, path: str) -> dict[str, Any]:
     with filesystem.open_input_file(path) as handle:
         metadata = pq.ParquetFile(handle).metadata
@@ -111,24 +113,11 @@ def _footer(filesystem: pafs.FileSystem, path: str) -> dict[str, Any]:
     return facts
 
 
-def year_partitioning() -> ds.Partitioning:
-    """The SPEC's hive partitioning: ``year=2019`` folders, typed int32, null as the hive default name."""
-    return ds.partitioning(pa.schema([("year", pa.int32())]), flavor="hive")
-
-
-def _journal_year_counts(filesystem: pafs.FileSystem, directory: str) -> list[tuple[str | None, int | None, int]]:
-    dataset = ds.dataset(directory, format="parquet", filesystem=filesystem, partitioning=year_partitioning())
-    table = dataset.to_table(columns=["journal", "year"])
-    grouped = table.group_by(["journal", "year"]).aggregate([([], "count_all")])
-    rows = zip(grouped["journal"].to_pylist(), grouped["year"].to_pylist(), grouped["count_all"].to_pylist())
-    return sorted(rows, key=lambda r: (r[0] is None, r[0] or "", r[1] is None, r[1] or 0))
-
-
-def _reject_counts(filesystem: pafs.FileSystem, directory: str) -> list[tuple[str, str, int]]:
-    table = ds.dataset(directory, format="parquet", filesystem=filesystem).to_table(columns=["reason", "stage"])
-    grouped = table.group_by(["reason", "stage"]).aggregate([([], "count_all")])
-    rows = zip(grouped["reason"].to_pylist(), grouped["stage"].to_pylist(), grouped["count_all"].to_pylist())
-    return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
+def _group_counts(filesystem: pafs.FileSystem, files: list[str], columns: list[str]) -> list[tuple[Any, ...]]:
+    """Rows per distinct value of ``columns``, read from the files themselves (not from folder names)."""
+    table = ds.dataset(files, format="parquet", filesystem=filesystem).to_table(columns=columns)
+    grouped = table.group_by(columns).aggregate([([], "count_all")])
+    return list(zip(*(grouped[c].to_pylist() for c in [*columns, "count_all"])))
 
 
 def _run_summaries(filesystem: pafs.FileSystem, directory: str) -> list[dict[str, Any]]:
@@ -167,9 +156,15 @@ def field_docs(record_type: type) -> dict[str, str]:
                     and isinstance(following.value, ast.Constant)
                     and isinstance(following.value.value, str)
                 ):
-                    docs[stmt.target.id] = " ".join(following.value.value.split()).replace("``", "`")
+                    docs[stmt.target.id] = plain_text(following.value.value)
             return docs
     return {}
+
+
+def plain_text(docstring: str) -> str:
+    """A docstring as Markdown: one line, ``x`` as `x`, Sphinx roles (:class:`~a.B`) as `B`."""
+    text = " ".join(docstring.split()).replace("``", "`")
+    return re.sub(r":[a-z]+:`~?([^`]*?)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
 
 
 def _cell(value: object) -> str:
@@ -189,14 +184,12 @@ def _type_name(type_: pa.DataType) -> str:
 
 
 def _nullable(field: pa.Field) -> str:
-    if pa.types.is_list(field.type):
-        return "no (empty list)"
-    return "yes" if field.nullable else "no"
+    return "no (empty list)" if pa.types.is_list(field.type) else ("yes" if field.nullable else "no")
 
 
 def _columns(schema: pa.Schema, record_type: type) -> list[str]:
     docs = field_docs(record_type)
-    extra = {"year": f" Null year: folder `year={HIVE_NULL}`."}
+    extra = {"year": f" Rows without a year are in the folder `{layout.NULL_YEAR_FOLDER}`."}
     rows = [
         (f"`{f.name}`", f"`{_type_name(f.type)}`", _nullable(f), docs.get(f.name, "") + extra.get(f.name, ""))
         for f in schema
@@ -209,6 +202,7 @@ def render_card(facts: _DatasetFacts) -> str:
     rules_in_files = facts.versions("cleaning_rules_version", facts.article_files + facts.reject_files)
     schema_in_files = facts.versions("schema_version", facts.article_files + facts.reject_files)
     out: list[str] = [
+        *_yaml_header(facts),
         "# qikan: Chinese journal articles",
         "",
         "Articles of a Chinese journal-article library site, with the page chrome stripped and the text",
@@ -242,17 +236,20 @@ def render_card(facts: _DatasetFacts) -> str:
         "## Layout",
         "",
         "```",
-        "articles/year=<year>/part-<run_id>[-<worker>]-<n>.parquet   one row per article, hive-partitioned by year",
-        f"articles/year={HIVE_NULL}/...            articles whose year is unknown",
-        "rejects/part-<run_id>[-<worker>]-<n>.parquet              pages that are not articles, with the reason",
-        "runs/<run_id>.json                                        one summary per crawl, rebuild and compaction",
-        "raw/<run_id>[-<worker>]-<n>.warc.gz                       every fetched response (WARC), input of `scrapy rebuild`",
+        "articles/<year>/part-<run_id>[-<worker>]-<n>.parquet   one row per article, a folder per year",
+        f"articles/{layout.NULL_YEAR_FOLDER}/...".ljust(55) + "articles whose year is unknown",
+        "rejects/part-<run_id>[-<worker>]-<n>.parquet           pages that are not articles, with the reason",
+        "runs/<run_id>.json                                     one summary per crawl, rebuild and compaction",
+        "raw/<run_id>[-<worker>]-<n>.warc.gz                    every fetched response (WARC), input of `scrapy rebuild`",
         "```",
         "",
-        "Files are written under dot-names and renamed when complete; readers that skip hidden files",
-        "(pyarrow, DuckDB's `**/*.parquet`, Spark, Polars) never see a partial file. Several runs add",
-        "files side by side; `scrapy compact DIR` merges them and keeps one row per article.",
+        "`year` is a column of every file; the year folders have no `=`, so no reader mistakes them for a",
+        "second `year` column. Files are written in the hidden folder `.staging` and renamed into place",
+        "when complete: no reader ever sees a partial file. Several runs add files side by side;",
+        "`scrapy compact DIR` merges them and keeps one row per article.",
         "",
+        *(["**Some files are still in the older `year=<year>` folders**: pandas and `pyarrow.parquet` refuse "
+           "that mix. `scrapy compact DIR` rewrites them into the layout above.", ""] if facts.legacy_layout else []),
         "## Columns of `articles`",
         "",
         *_columns(ARTICLE_SCHEMA, records.ArticleRecord),
@@ -290,15 +287,9 @@ def _counts_section(facts: _DatasetFacts) -> list[str]:
     rows = facts.by_journal_year
     out += _table(["journal", "year", "articles"], rows[:MAX_JOURNAL_YEAR_LINES])
     if len(rows) > MAX_JOURNAL_YEAR_LINES:
-        out += [
-            "",
-            f"(first {MAX_JOURNAL_YEAR_LINES} of {len(rows)} lines; the DuckDB query below gives all of them)",
-        ]
+        out += ["", f"(first {MAX_JOURNAL_YEAR_LINES} of {len(rows)} lines; the DuckDB query below gives all of them)"]
     out += ["", "## Rejects by reason", ""]
-    if facts.rejects_by_reason:
-        out += _table(["reason", "stage", "pages"], facts.rejects_by_reason)
-    else:
-        out += ["No rejects."]
+    out += _table(["reason", "stage", "pages"], facts.rejects_by_reason) if facts.rejects_by_reason else ["No rejects."]
     return out + [""]
 
 
@@ -319,18 +310,9 @@ def _runs_section(facts: _DatasetFacts) -> list[str]:
         else:
             state = "no rows in current files"
         pages = summary.get("pages_fetched", summary.get("pages_processed"))
-        rows.append(
-            (
-                f"`{run_id}`",
-                summary.get("kind", "crawl"),
-                summary.get("started_at") or "",
-                summary.get("finished_at") or "",
-                "" if pages is None else pages,
-                summary.get("articles_written", ""),
-                summary.get("rejects_written", ""),
-                state,
-            )
-        )
+        rows.append((f"`{run_id}`", summary.get("kind", "crawl"), summary.get("started_at") or "",
+                     summary.get("finished_at") or "", "" if pages is None else pages,
+                     summary.get("articles_written", ""), summary.get("rejects_written", ""), state))
     for run_id in sorted((set(rows_now) | compacted) - listed):
         state = f"{rows_now[run_id]} rows in files" if run_id in rows_now else "merged by a compaction"
         rows.append((f"`{run_id}`", "unknown (no runs/*.json)", "", "", "", "", "", state))
@@ -342,36 +324,72 @@ def _reading_section() -> list[str]:
     return [
         "## Reading the data",
         "",
-        "Paths are relative to this folder. `year` is stored in the files and in the folder names;",
-        "declare it INTEGER (int32) so that the null partition reads as null, not as a string.",
+        "Paths are relative to this folder. Each reader's default call gives every row, `year` an integer:",
         "",
-        "DuckDB:",
+        "```python",
+        "import pandas as pd, pyarrow.parquet as pq, pyarrow.dataset as ds, polars as pl, datasets",
+        "",
+        'articles = pd.read_parquet("articles")',
+        'table = pq.read_table("articles")',
+        'table = ds.dataset("articles").to_table(filter=ds.field("year") == 2019)',
+        'frame = pl.read_parquet("articles/**/*.parquet")',
+        'articles = datasets.load_dataset(".")  # this folder; "rejects" is the second configuration',
+        'rejects = datasets.load_dataset(".", "rejects")',
+        "```",
+        "",
+        "DuckDB (`year` is INTEGER, read from the files):",
         "",
         "```sql",
-        "SELECT journal, year, count(*) AS articles",
-        "FROM read_parquet('articles/**/*.parquet', hive_partitioning = true, hive_types = {'year': INTEGER})",
-        "GROUP BY ALL ORDER BY ALL;",
+        "SELECT journal, year, count(*) AS articles FROM read_parquet('articles/**/*.parquet') GROUP BY ALL ORDER BY ALL;",
         "```",
         "",
-        "Polars:",
-        "",
-        "```python",
-        "import polars as pl",
-        "",
-        'articles = pl.scan_parquet("articles/**/*.parquet", hive_partitioning=True, hive_schema={"year": pl.Int32})',
-        'print(articles.filter(pl.col("year") == 2019).select("title", "authors", "journal").head().collect())',
-        "```",
-        "",
-        "pyarrow:",
-        "",
-        "```python",
-        "import pyarrow as pa",
-        "import pyarrow.dataset as ds",
-        "",
-        'partitioning = ds.partitioning(pa.schema([("year", pa.int32())]), flavor="hive")',
-        'articles = ds.dataset("articles", format="parquet", partitioning=partitioning)',
-        'table = articles.to_table(columns=["article_id", "title", "body"], filter=ds.field("year") == 2019)',
-        'rejects = ds.dataset("rejects", format="parquet").to_table()',
-        "```",
+    ]
+
+
+# -- the Hub header ----------------------------------------------------------------------
+
+
+def _hf_dtype(type_: pa.DataType) -> str:
+    """A column type as the Hub's dataset card writes it (``date32``, ``timestamp[ms, tz=UTC]``)."""
+    if pa.types.is_date32(type_):
+        return "date32"
+    return str(type_)
+
+
+def _features(schema: pa.Schema) -> list[str]:
+    lines = []
+    for field in schema:
+        key, type_ = ("list", field.type.value_type) if pa.types.is_list(field.type) else ("dtype", field.type)
+        lines += [f"    - name: {field.name}", f"      {key}: {_hf_dtype(type_)}"]
+    return lines
+
+
+def _size_category(rows: int) -> str:
+    labels = ["n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B"]
+    return labels[min(max(len(str(rows)) - 3, 0), len(labels) - 1)]
+
+
+def _yaml_header(facts: _DatasetFacts) -> list[str]:
+    """The card's YAML front matter: what the Hub and ``datasets.load_dataset(DIR)`` read."""
+    trees = [(layout.ARTICLES, ARTICLE_SCHEMA, facts.articles, facts.article_files),
+             (layout.REJECTS, REJECT_SCHEMA, facts.rejects, facts.reject_files)]
+    present = [t for t in trees if t[3]]
+    configs, infos = ["configs:"], ["dataset_info:"]
+    for number, (name, schema, rows, _) in enumerate(present):
+        configs += [f"  - config_name: {name}", *(["    default: true"] if number == 0 else []),
+                    "    data_files:", "      - split: train", f'        path: "{name}/**/*.parquet"']
+        infos += [f"  - config_name: {name}", "    features:", *_features(schema),
+                  "    splits:", "      - name: train", f"        num_examples: {rows}"]
+    return [
+        "---",
+        f"{layout.CARD_MARKER}: 1",
+        "pretty_name: qikan Chinese journal articles",
+        "license: other",
+        "language:",
+        "  - zh",
+        "size_categories:",
+        f"  - {_size_category(facts.articles)}",
+        *(configs + infos if present else []),
+        "---",
         "",
     ]

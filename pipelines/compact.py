@@ -15,6 +15,11 @@ Why it looks the way it does:
   and exchanged with the live one in a single ``renameat2(RENAME_EXCHANGE)``:
   a reader sees the old files or the new ones, never both and never neither.
   (Elsewhere, two renames with a warning: for an instant there is no folder.)
+* A file that a crawl commits while compaction runs lands in the live tree after
+  the index was taken; after the swap it is in the old tree, and is moved into
+  the new one before the old tree is deleted: no committed row is lost.
+* It reads both layouts (``year=2019/`` folders and today's ``2019/``, see
+  :mod:`pipelines.layout`) and writes today's: compacting is how a dataset migrates.
 * Memory is bounded by a batch of rows, not by the dataset: only a small index
   (id, fetched_at, run, file, row) is held for everything; rows are copied
   file by file, partition by partition.
@@ -29,7 +34,6 @@ import errno
 import json
 import logging
 import os
-import secrets
 import shutil
 import sys
 import time
@@ -41,6 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import layout
 from pipelines.dataset import METADATA_PREFIX, DatasetWriter, write_atomic
 from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA
 from pipelines.urls import article_id
@@ -51,32 +56,29 @@ AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 ACTIVE_WRITER_SECONDS = 300
 """An in-progress file touched this recently means a crawl is writing: compaction refuses to run."""
+STALE_STAGING_SECONDS = 3600
+"""A file in ``DIR/.staging`` untouched this long was left by a crashed writer: compaction removes it."""
 BATCH_ROWS = 128
 """Rows turned into Python objects at a time while copying (a row holds thousands of tokens)."""
-DATASETS = ("articles", "rejects")
+DATASETS = layout.DATASETS
 
 
 class CompactError(RuntimeError):
-    """Compaction cannot run now (another compaction, an active writer); nothing was changed."""
+    """Compaction cannot run (no dataset, another compaction, an active writer); nothing was changed."""
 
 
 def new_compaction_id() -> str:
     """Sortable like a run id, and visibly a compaction."""
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-compact-{secrets.token_hex(3)}"
+    return layout.new_run_id("compact")
 
 
 # -- what is there ---------------------------------------------------------------
 
 
 def data_files(directory: Path) -> list[Path]:
-    """Committed Parquet files under ``directory``, in path order; hidden names are not data."""
-    if not directory.is_dir():
-        return []
-    return sorted(
-        p
-        for p in directory.rglob("*.parquet")
-        if p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts)
-    )
+    """Committed Parquet files under ``directory`` (either layout), in path order."""
+    filesystem, path = layout.open_filesystem(directory)
+    return [Path(p) for p in layout.list_data_files(filesystem, path)]
 
 
 def _provenance(path: Path) -> tuple[str, set[str]]:
@@ -199,6 +201,7 @@ def _rewrite(root: Path, name: str, compaction_id: str, options: dict[str, Any],
         "files_after": len(writer.files_written),
         "runs_merged": runs,
         "staging": staging,
+        "indexed": {p.relative_to(directory) for p in files},
         "article_ids": winners.column("key") if name == "articles" else None,
     }
 
@@ -229,6 +232,29 @@ def _rename_exchange(a: Path, b: Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
         return False  # a filesystem without exchange support
     raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def rescue_late_files(old: Path, live: Path, indexed: set[Path]) -> list[Path]:
+    """Move files committed into the old tree after it was indexed into the new tree; returns them.
+
+    After the exchange every new rename by path lands in the new tree, so the old tree
+    no longer changes: what it holds beyond the index is all that came late.
+    """
+    moved = []
+    for path in data_files(old):
+        relative = path.relative_to(old)
+        if relative in indexed:
+            continue
+        target = live / relative
+        if target.exists():
+            target = target.with_name(f"{target.stem}-late{target.suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+        moved.append(target)
+    if moved:
+        logger.warning("%d files were committed into %s during the compaction; moved into the new tree: %s",
+                       len(moved), live, ", ".join(str(p) for p in moved))
+    return moved
 
 
 def swap_in(staging: Path, live: Path) -> tuple[Path | None, bool]:
@@ -269,22 +295,42 @@ def _exclusive(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _in_progress_files(root: Path) -> Iterator[Path]:
+    """Files being written by crawls and rebuilds: in ``DIR/.staging``, and (older layout) dot-files in the trees."""
+    staging = root / layout.STAGING_DIR
+    for name in DATASETS:
+        if (staging / name).is_dir():
+            yield from (p for p in (staging / name).rglob(f"*{layout.TEMP_SUFFIX}") if p.is_file())
+        if (root / name).is_dir():
+            yield from (root / name).rglob(f".*{layout.TEMP_SUFFIX}")
+
+
 def _check_no_active_writer(root: Path) -> None:
     now = time.time()
-    for name in DATASETS:
-        for path in (root / name).rglob(".*.inprogress") if (root / name).is_dir() else ():
-            if now - path.stat().st_mtime < ACTIVE_WRITER_SECONDS:
-                raise CompactError(
-                    f"{path} is being written (a crawl or rebuild is running); compact when it has finished"
-                )
+    for path in _in_progress_files(root):
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:  # committed meanwhile
+            continue
+        if age < ACTIVE_WRITER_SECONDS:
+            raise CompactError(
+                f"{path} is being written (a crawl or rebuild is running); compact when it has finished, "
+                f"or with --force if that run is dead (the file was last written {age:.0f} s ago)"
+            )
 
 
 def _remove_leftovers(root: Path) -> None:
     """Staging and old trees of a compaction that crashed: never visible to readers, safe to drop."""
     for pattern in (".articles.compact-*", ".rejects.compact-*", ".articles.old-*", ".rejects.old-*"):
-        for path in root.glob(pattern):
+        for path in [*root.glob(pattern), *(root / layout.STAGING_DIR).glob(pattern)]:
             logger.warning("Removing %s, left by an interrupted compaction", path)
             shutil.rmtree(path, ignore_errors=True)
+    now = time.time()
+    for path in _in_progress_files(root):
+        with contextlib.suppress(FileNotFoundError):
+            if now - path.stat().st_mtime > STALE_STAGING_SECONDS and layout.STAGING_DIR in path.parts:
+                logger.warning("Removing %s, left by a crawl or rebuild that died while writing it", path)
+                path.unlink()
 
 
 # -- the driver --------------------------------------------------------------------
@@ -297,6 +343,10 @@ def compact(root: str | Path, *, force: bool = False, row_group_rows: int = 2000
     Returns a summary, also written to ``root/runs/<compaction id>.json``.
     ``force`` compacts even while in-progress files look fresh (they are dropped).
     """
+    try:
+        layout.check_holds_dataset(root)
+    except layout.LayoutError as exc:
+        raise CompactError(str(exc)) from None
     root = Path(root).resolve()
     compaction_id = new_compaction_id()
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -315,7 +365,9 @@ def compact(root: str | Path, *, force: bool = False, row_group_rows: int = 2000
                 continue
             old, was_atomic = swap_in(result.pop("staging"), root / name)
             atomic = atomic and was_atomic
+            indexed = result.pop("indexed")
             if old is not None:
+                result["files_committed_meanwhile"] = len(rescue_late_files(old, root / name, indexed))
                 shutil.rmtree(old)
             result.pop("article_ids")
             summary[name] = result

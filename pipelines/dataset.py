@@ -1,31 +1,39 @@
-"""Append rows to a hive-partitioned Parquet dataset, safely.
+"""Append rows to a Parquet dataset partitioned by year, safely.
 
 Why this shape:
 - Rows are buffered and written as row groups of thousands: one file per item
   would make every reader slow.
-- A file is written under a dot-prefixed name (which pyarrow, DuckDB's
-  ``**/*.parquet`` globs aside, and Spark all skip) and renamed when complete,
-  so neither a reader nor a crash ever sees half a file.
+- A file is written in ``DIR/.staging`` (see :mod:`pipelines.layout`), synced to
+  disk, and renamed into place when complete: no reader's glob ever sees half a
+  file, and a row counts as stored only once its file survives a power cut.
+- A write that fails (disk full, read-only, permission) removes its half file
+  and raises :class:`DatasetWriteError`: the rows of the failed files are gone
+  from the writer and were never reported as committed, so nothing that is not
+  on disk counts as stored.
 - File names carry the run id (and worker id), so a second run adds files and
-  never overwrites one.
-- Partition folder names come only from validated integers, never from page
-  text: nothing a page says can choose a path on disk.
+  never overwrites one; partition folders come only from validated integers.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from pipelines import layout
+from pipelines.layout import check_name, open_filesystem
 from pipelines.records import CLEANING_RULES_VERSION, SCHEMA_VERSION
 
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+__all__ = ["DatasetWriteError", "DatasetWriter", "check_safe_name", "check_writable", "open_filesystem", "write_atomic"]
+
+check_safe_name = check_name
+"""The one name validator (:func:`pipelines.layout.check_name`), under the name older callers use."""
 METADATA_PREFIX = "qikan."
 PENDING_ROWS = 32
 """Rows of one partition kept as Python dicts before they are converted to an Arrow batch."""
@@ -33,67 +41,157 @@ PENDING_ROWS_TOTAL = 4 * PENDING_ROWS
 """The same, over all partitions: rows spread over many years must not add up unbounded."""
 
 
-def open_filesystem(location: str | Path) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and path for a local path or a URI such as ``s3://bucket/prefix``."""
-    text = str(location)
-    if "://" in text:
-        return pafs.FileSystem.from_uri(text)
-    return pafs.LocalFileSystem(), str(Path(text).resolve())
+class DatasetWriteError(OSError):
+    """Writing the dataset failed (disk full, read-only, no permission): one type for every storage error.
+
+    ``path`` is the file that could not be written, ``errno`` the system's code when known.
+    """
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        code = getattr(cause, "errno", None) or _errno_in(str(cause))
+        reason = os.strerror(code) if code else str(cause)
+        super().__init__(code, f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.args[1])
 
 
-def partition_dir(column: str, value: object) -> str:
-    """``year=2019``, or the hive null partition; refuses anything but an integer."""
-    if value is None:
-        return f"{column}={HIVE_NULL}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"partition value must be an int, got {value!r}")
-    return f"{column}={value}"
+def _errno_in(text: str) -> int | None:
+    found = re.search(r"errno[ =]?(\d+)", text, re.IGNORECASE)
+    return int(found.group(1)) if found else None
 
 
-def check_safe_name(name: str, what: str) -> str:
-    if not SAFE_NAME_RE.match(name) or ".." in name:
-        raise ValueError(f"unsafe {what} for a file name: {name!r}")
-    return name
+def _discard(filesystem: pafs.FileSystem, path: str) -> None:
+    """Remove a half-written file, best effort: the error that made it half is the one to report."""
+    try:
+        filesystem.delete_file(path)
+    except OSError:
+        pass
+
+
+def _sync(filesystem: pafs.FileSystem, temp: str, final: str) -> None:
+    """Flush a complete file to disk under its staging name (the slow part of a commit)."""
+    if layout.is_local(filesystem):
+        try:
+            layout.fsync_local(temp)
+        except OSError as exc:
+            _discard(filesystem, temp)
+            raise DatasetWriteError(final, exc) from exc
+
+
+def _publish(filesystem: pafs.FileSystem, moves: list[tuple[str, str]]) -> None:
+    """Rename synced files into place, then sync their folders once each.
+
+    The renames come together, after every file was synced: a process killed in between
+    leaves the fewest files visible whose commit it could not report. If anything fails,
+    the files of this batch are removed again (best effort): a failed commit is not visible.
+    """
+    done: list[str] = []
+    try:
+        for temp, final in moves:
+            filesystem.create_dir(final.rsplit("/", 1)[0], recursive=True)
+            filesystem.move(temp, final)
+            done.append(final)
+        if layout.is_local(filesystem):
+            for directory in sorted({final.rsplit("/", 1)[0] for _, final in moves}):
+                layout.fsync_local(directory, directory=True)
+    except OSError as exc:
+        for temp, final in moves:
+            _discard(filesystem, final if final in done else temp)
+        failed = next((final for _, final in moves if final not in done), moves[-1][1])
+        raise DatasetWriteError(failed, exc) from exc
 
 
 def write_atomic(root: str | Path, relative: str, data: bytes) -> str:
-    """Write ``root/relative`` under a temporary dot-name, then rename it into place."""
+    """Write ``root/relative`` under a temporary dot-name, sync it, then rename it into place."""
     filesystem, base = open_filesystem(root)
     final = f"{base}/{relative}"
     directory, name = final.rsplit("/", 1)
-    filesystem.create_dir(directory, recursive=True)
-    temp = f"{directory}/.{name}.inprogress"
-    with filesystem.open_output_stream(temp, compression=None) as out:
-        out.write(data)
-    filesystem.move(temp, final)
+    temp = f"{directory}/.{name}{layout.TEMP_SUFFIX}"
+    try:
+        filesystem.create_dir(directory, recursive=True)
+        with filesystem.open_output_stream(temp, compression=None) as out:
+            out.write(data)
+    except OSError as exc:
+        _discard(filesystem, temp)
+        raise DatasetWriteError(final, exc) from exc
+    _sync(filesystem, temp, final)
+    _publish(filesystem, [(temp, final)])
     return final
 
 
-class _OpenFile:
-    """One Parquet file being written under its temporary name."""
+def pandas_metadata(schema: pa.Schema) -> dict[str, str]:
+    """The ``pandas`` key that makes ``pandas.read_parquet`` give nullable integers (``Int32``) as such.
 
-    def __init__(self, filesystem: pafs.FileSystem, directory: str, name: str, schema: pa.Schema) -> None:
+    Without it a nullable ``year`` comes back float64 (null becomes NaN); other readers ignore the key.
+    """
+    columns = [
+        {"name": f.name, "field_name": f.name, "pandas_type": str(f.type), "numpy_type": str(f.type).capitalize(),
+         "metadata": None}
+        for f in schema
+        if f.nullable and pa.types.is_integer(f.type)
+    ]
+    if not columns:
+        return {}
+    meta = {"index_columns": [], "column_indexes": [], "columns": columns, "creator": {"library": "qikan-crawler"}}
+    return {"pandas": json.dumps(meta)}
+
+
+class _OpenFile:
+    """One Parquet file being written in the staging folder."""
+
+    def __init__(self, filesystem: pafs.FileSystem, tree: str, relative: str, schema: pa.Schema) -> None:
         self.filesystem = filesystem
-        self.final_path = f"{directory}/{name}"
-        self.temp_path = f"{directory}/.{name}.inprogress"
-        filesystem.create_dir(directory, recursive=True)
-        self.writer = pq.ParquetWriter(
-            self.temp_path, schema, filesystem=filesystem, compression="zstd", write_statistics=True
-        )
+        self.final_path = f"{tree}/{relative}"
+        self.temp_path = layout.staging_path(tree, relative)
         self.rows = 0
+        self.sealed = False
+        try:
+            filesystem.create_dir(self.temp_path.rsplit("/", 1)[0], recursive=True)
+            self.writer = pq.ParquetWriter(
+                self.temp_path, schema, filesystem=filesystem, compression="zstd", write_statistics=True
+            )
+        except OSError as exc:
+            _discard(filesystem, self.temp_path)
+            raise DatasetWriteError(self.final_path, exc) from exc
 
     def write(self, table: pa.Table) -> None:
-        self.writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        try:
+            self.writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        except OSError as exc:
+            self.discard()
+            raise DatasetWriteError(self.final_path, exc) from exc
         self.rows += table.num_rows
 
+    def seal(self) -> None:
+        """Close and sync the file, still under its staging name; nothing more is written to it."""
+        if self.sealed:
+            return
+        try:
+            self.writer.close()
+        except OSError as exc:
+            _discard(self.filesystem, self.temp_path)
+            raise DatasetWriteError(self.final_path, exc) from exc
+        _sync(self.filesystem, self.temp_path, self.final_path)
+        self.sealed = True
+
     def commit(self) -> str:
-        self.writer.close()
-        self.filesystem.move(self.temp_path, self.final_path)
+        self.seal()
+        _publish(self.filesystem, [(self.temp_path, self.final_path)])
         return self.final_path
+
+    def discard(self) -> None:
+        try:
+            self.writer.close()
+        except OSError:
+            pass
+        _discard(self.filesystem, self.temp_path)
 
 
 class DatasetWriter:
-    """Writes rows of one schema into ``root``, partitioned by one integer column (or not at all)."""
+    """Writes rows of one schema into the tree ``root``, partitioned by one integer column (or not at all)."""
 
     def __init__(
         self,
@@ -109,8 +207,8 @@ class DatasetWriter:
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         self.filesystem, self.root = open_filesystem(root)
-        self.run_id = check_safe_name(run_id, "run id")
-        self.worker_id = check_safe_name(worker_id, "worker id") if worker_id else None
+        self.run_id = check_name(run_id, "run id")
+        self.worker_id = check_name(worker_id, "worker id") if worker_id else None
         self.partition_by = partition_by
         self.row_group_rows = row_group_rows
         self.max_rows_per_file = max_rows_per_file
@@ -121,8 +219,8 @@ class DatasetWriter:
             f"{METADATA_PREFIX}run_id": run_id,
             **{f"{METADATA_PREFIX}{k}": str(v) for k, v in (metadata or {}).items()},
         }
+        kv.update(pandas_metadata(schema))
         self.schema = schema.with_metadata({**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in kv.items()}})
-        self.filesystem.create_dir(self.root, recursive=True)
         self._pending: dict[str, list[dict]] = {}
         self._pending_rows = 0
         self._batches: dict[str, list[pa.RecordBatch]] = {}
@@ -130,47 +228,81 @@ class DatasetWriter:
         self._buffered_bytes = 0
         self._open: dict[str, _OpenFile] = {}
         self._sequence = 0
-        self.rows_written = 0
         self.files_written: list[str] = []
 
     def write(self, row: Mapping[str, object]) -> None:
-        """Buffer one row; rows reach disk in row groups of ``row_group_rows``."""
-        key = partition_dir(self.partition_by, row.get(self.partition_by)) if self.partition_by else ""
+        """Buffer one row; rows reach disk in row groups of ``row_group_rows``.
+
+        Raises :class:`DatasetWriteError` when a row group cannot be written; the writer
+        is then empty (see :meth:`abort`) and usable again.
+        """
+        key = layout.partition_folder(row.get(self.partition_by)) if self.partition_by else ""
         pending = self._pending.setdefault(key, [])
         pending.append(dict(row))
         self._pending_rows += 1
         if len(pending) + self._batched_rows.get(key, 0) >= self.row_group_rows:
-            self._write_group(key)
+            self._guarded(self._write_group, key)
             return
         if len(pending) >= PENDING_ROWS or self._pending_rows >= PENDING_ROWS_TOTAL:
             if len(pending) < PENDING_ROWS:
                 key = max(self._pending, key=lambda k: len(self._pending[k]))
             self._to_batch(key)  # Arrow holds rows in a fraction of the memory Python objects take
             if self._buffered_bytes > self.max_buffer_bytes:
-                self._write_group(max(self._batched_rows, key=self._batched_rows.__getitem__))
+                self._guarded(self._write_group, max(self._batched_rows, key=self._batched_rows.__getitem__))
 
     def flush(self) -> None:
         """Write every buffered row as row groups of the open files."""
         for key in list(self._pending):
             self._to_batch(key)
         for key in list(self._batches):
-            self._write_group(key)
+            self._guarded(self._write_group, key)
 
     def commit(self) -> list[str]:
-        """Flush and close every open file under its final name; returns the paths committed now."""
+        """Flush and publish every open file under its final name; returns the paths committed now.
+
+        On :class:`DatasetWriteError` no file of this commit is visible, and the writer
+        drops what it held: the caller must not count those rows as stored.
+        """
+        self.prepare()
+        return self.publish()
+
+    def prepare(self) -> None:
+        """The slow half of a commit: write buffered rows, close and sync every open file (not yet visible).
+
+        Several writers committed together (articles and rejects) prepare first and then
+        publish, so their files appear within moments of each other.
+        """
         self.flush()
-        committed = [open_file.commit() for open_file in self._open.values()]
+        try:
+            for open_file in self._open.values():
+                open_file.seal()
+        except DatasetWriteError:
+            self.abort()
+            raise
+
+    def publish(self) -> list[str]:
+        """The fast half: rename the files :meth:`prepare` sealed into place and sync their folders."""
+        files = list(self._open.values())
         self._open.clear()
+        if not files:
+            return []
+        try:
+            for open_file in files:
+                open_file.seal()  # a no-op after prepare()
+            _publish(self.filesystem, [(f.temp_path, f.final_path) for f in files])
+        except DatasetWriteError:
+            for open_file in files:
+                open_file.discard()
+            self.abort()
+            raise
+        committed = [f.final_path for f in files]
         self.files_written.extend(committed)
         return committed
 
-    close = commit
-
     def abort(self) -> None:
-        """Drop temporary files (after an error that makes their rows untrustworthy)."""
+        """Drop open files and buffered rows (after an error that makes their rows untrustworthy)."""
         for open_file in self._open.values():
-            open_file.writer.close()
-            self.filesystem.delete_file(open_file.temp_path)
+            open_file.discard()
         self._open.clear()
         self._pending.clear()
         self._pending_rows = 0
@@ -181,6 +313,13 @@ class DatasetWriter:
     @property
     def buffered_rows(self) -> int:
         return sum(len(rows) for rows in self._pending.values()) + sum(self._batched_rows.values())
+
+    def _guarded(self, step: Callable[[str], None], key: str) -> None:
+        try:
+            step(key)
+        except DatasetWriteError:
+            self.abort()
+            raise
 
     def _to_batch(self, key: str) -> None:
         rows = self._pending.pop(key, None)
@@ -202,23 +341,41 @@ class DatasetWriter:
         self._buffered_bytes -= sum(b.nbytes for b in batches)
         open_file = self._open.get(key)
         if open_file is None:
-            open_file = self._open[key] = _OpenFile(
-                self.filesystem, self._directory(key), self._next_name(self._directory(key)), self.schema
-            )
-        open_file.write(table)
-        self.rows_written += table.num_rows
+            relative = self._next_name(key)
+            open_file = _OpenFile(self.filesystem, self.root, relative, self.schema)
+            self._open[key] = open_file
+        try:
+            open_file.write(table)
+        except DatasetWriteError:
+            del self._open[key]  # already discarded
+            raise
         if open_file.rows >= self.max_rows_per_file:
-            self.files_written.append(open_file.commit())
             del self._open[key]
+            self.files_written.append(open_file.commit())
 
-    def _directory(self, key: str) -> str:
-        return f"{self.root}/{key}" if key else self.root
-
-    def _next_name(self, directory: str) -> str:
-        """The next free name: a rerun given the same RUN_ID and WORKER_ID adds files, never replaces one."""
-        worker = f"-{self.worker_id}" if self.worker_id else ""
+    def _next_name(self, key: str) -> str:
+        """The next free name (relative to the tree): a rerun with the same RUN_ID and WORKER_ID adds files."""
         while True:
             self._sequence += 1
-            name = f"part-{self.run_id}{worker}-{self._sequence:05d}.parquet"
-            if self.filesystem.get_file_info(f"{directory}/{name}").type == pafs.FileType.NotFound:
-                return name
+            relative = layout.data_file_name(self.run_id, self.worker_id, self._sequence)
+            relative = f"{key}/{relative}" if key else relative
+            if self.filesystem.get_file_info(f"{self.root}/{relative}").type == pafs.FileType.NotFound:
+                return relative
+
+
+def check_writable(root: str | Path) -> None:
+    """Write, sync and remove a probe file in ``root``'s staging folder: a run learns at its start,
+    not after an hour of crawling, that its dataset folder is read-only or full. DatasetWriteError if not."""
+    filesystem, base = open_filesystem(root)
+    probe = f"{base}/{layout.STAGING_DIR}/.probe-{os.getpid()}{layout.TEMP_SUFFIX}"
+    try:
+        filesystem.create_dir(probe.rsplit("/", 1)[0], recursive=True)
+        with filesystem.open_output_stream(probe, compression=None) as out:
+            out.write(b"qikan write probe\n" * 64)
+        if layout.is_local(filesystem):
+            layout.fsync_local(probe)
+    except OSError as exc:
+        _discard(filesystem, probe)
+        raise DatasetWriteError(base, exc) from exc
+    _discard(filesystem, probe)
+

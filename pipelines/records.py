@@ -38,7 +38,7 @@ class ArticleRecord:
     journal: str | None
     """Journal name without 《》."""
     year: int | None
-    """Publication year; also the hive partition."""
+    """Publication year; also the name of its folder in ``articles`` (``2019``, ``no-year``)."""
     issue: int | None
     """Issue number: 6 for 第6期, 6期, 第06期 and 第6期(上)."""
     issue_label: str | None

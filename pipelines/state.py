@@ -16,8 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from pipelines import urls
-from pipelines.dataset import open_filesystem
+from pipelines import layout, urls
 
 
 SETTLED_REJECTS = ("soft_404",)
@@ -34,11 +33,13 @@ class StoredArticles:
 
     @classmethod
     def from_dataset(cls, root: str) -> StoredArticles:
-        """Read the committed files of ``root/articles`` and ``root/rejects`` (temporary files are skipped)."""
+        """Read the committed files of ``root/articles`` and ``root/rejects``, in either layout
+        (``2019/`` or the older ``year=2019/`` folders); files being written are never among them."""
         stored = cls()
-        for batch in _batches(f"{root.rstrip('/')}/articles", ["article_id", "fetched_at"]):
+        for batch in _batches(f"{root.rstrip('/')}/{layout.ARTICLES}", ["article_id", "fetched_at"]):
             stored._add_batch(batch.column(0).to_pylist(), batch.column(1))
-        for batch in _batches(f"{root.rstrip('/')}/rejects", ["url", "fetched_at"], ds.field("reason").isin(SETTLED_REJECTS)):
+        rejects = f"{root.rstrip('/')}/{layout.REJECTS}"
+        for batch in _batches(rejects, ["url", "fetched_at"], ds.field("reason").isin(SETTLED_REJECTS)):
             stored._add_batch([urls.article_id(u) for u in batch.column(0).to_pylist()], batch.column(1))
         return stored
 
@@ -66,13 +67,12 @@ class StoredArticles:
 
 
 def _batches(location: str, columns: list[str], where: ds.Expression | None = None) -> Iterator[pa.RecordBatch]:
-    filesystem, path = open_filesystem(location)
-    if filesystem.get_file_info(path).type.name != "Directory":
+    """The columns of every committed file; folder names are not read (``year`` is inside the files)."""
+    filesystem, path = layout.open_filesystem(location)
+    files = layout.list_data_files(filesystem, path)
+    if not files:  # no folder, or a writer that has committed nothing yet (killed, or still running)
         return
-    dataset = ds.dataset(path, filesystem=filesystem, format="parquet", partitioning="hive")
-    if not dataset.files:  # created by a writer that has committed nothing yet (killed, or still running)
-        return
-    yield from dataset.to_batches(columns=columns, filter=where)
+    yield from ds.dataset(files, filesystem=filesystem, format="parquet").to_batches(columns=columns, filter=where)
 
 
 def parse_lastmod(value: str | None) -> dt.datetime | None:

@@ -35,8 +35,8 @@ def main() -> int:
         print(f"demo crawl failed (exit {status}); see the log above", file=sys.stderr)
         return status or 1
     summary = json.loads(summaries[-1].read_text(encoding="utf-8"))
-    articles = ds.dataset(out / "articles", format="parquet", partitioning="hive")
-    rejects = ds.dataset(out / "rejects", format="parquet", partitioning="hive")
+    articles = ds.dataset(out / "articles")
+    rejects = ds.dataset(out / "rejects")
     print()
     print(f"Run {summary['run_id']}: {summary['pages_fetched']} pages in {summary['duration_seconds']:.1f}s")
     print(f"  articles written: {summary['articles_written']}  (rows in {out / 'articles'}: {articles.count_rows()})")
@@ -48,15 +48,12 @@ def main() -> int:
         print(f"  {row}")
     rel = os.path.relpath(out, Path.cwd())
     print()
-    print("Read it with pyarrow:")
-    print(
-        f"  .venv/bin/python -c \"import pyarrow.dataset as ds; "
-        f"print(ds.dataset('{rel}/articles', format='parquet', partitioning='hive').to_table())\""
-    )
+    print("Read it with pandas (or pyarrow, Polars, Hugging Face datasets: see the dataset card):")
+    print(f"  .venv/bin/python -c \"import pandas as pd; print(pd.read_parquet('{rel}/articles'))\"")
     print("or with DuckDB:")
     print(
         f"  .venv/bin/python -c \"import duckdb; duckdb.sql(\\\"SELECT journal, year, count(*) AS n "
-        f"FROM read_parquet('{rel}/articles/**/*.parquet', hive_partitioning=true) GROUP BY ALL ORDER BY ALL\\\").show()\""
+        f"FROM read_parquet('{rel}/articles/**/*.parquet') GROUP BY ALL ORDER BY ALL\\\").show()\""
     )
     return 0
 

@@ -11,12 +11,15 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines.card import write_dataset_card, year_partitioning
-from pipelines.compact import CompactError, compact, data_files
+from pipelines.card import write_dataset_card
+from pipelines.compact import CompactError, compact, data_files, rescue_late_files
 from pipelines.dataset import DatasetWriter
+from pipelines.state import StoredArticles
 from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, RejectRecord, to_row
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -57,7 +60,7 @@ def write_run(root: Path, run_id: str, articles: list[dict], rejects: list[dict]
 
 
 def read_articles(root: Path) -> list[dict]:
-    return ds.dataset(root / "articles", format="parquet", partitioning=year_partitioning()).to_table().to_pylist()
+    return ds.dataset(root / "articles").to_table().to_pylist()
 
 
 def files_per_partition(root: Path) -> Counter[str]:
@@ -89,7 +92,8 @@ def test_two_runs_compact_to_one_row_per_article_the_newest(tmp_path: Path) -> N
     assert set(files_per_partition(tmp_path).values()) == {1}
     assert not any(p.exists() for p in old_files)
     assert all(summary["run_id"] in p.name for p in data_files(tmp_path / "articles"))
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".compact.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".compact.lock", ".staging"]
+    assert [p for p in (tmp_path / ".staging").rglob("*") if p.is_file()] == []
     assert summary["articles"]["rows_before"] == 65 and summary["articles"]["rows_after"] == 33
     assert summary["articles"]["files_after"] == 3  # 2018, 2019 and null: nothing is left in 2020
     assert summary["articles"]["runs_merged"] == [RUN_A, RUN_B]
@@ -136,8 +140,7 @@ def test_a_concurrent_reader_sees_the_old_rows_or_the_new_ones_only(tmp_path: Pa
         after = 0
         for _ in range(5000):  # bounded; ends a few reads after the compaction
             try:
-                table = ds.dataset(tmp_path / "articles", format="parquet",
-                                   partitioning=year_partitioning()).to_table(columns=["article_id"])
+                table = ds.dataset(tmp_path / "articles").to_table(columns=["article_id"])
             except FileNotFoundError as exc:  # a file listed before the swap is gone after it: read again
                 failures[type(exc).__name__] += 1
                 continue
@@ -161,22 +164,85 @@ def test_a_concurrent_reader_sees_the_old_rows_or_the_new_ones_only(tmp_path: Pa
     assert seen[0] == "old" and seen[-1] == "new"
 
 
-def test_refuses_while_a_writer_is_active_and_cleans_up_after_a_crash(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["staging", "older layout"])
+def test_refuses_while_a_writer_is_active_and_cleans_up_after_a_crash(tmp_path: Path, where: str) -> None:
     two_runs(tmp_path, n=6)
-    active = tmp_path / "articles" / "year=2019" / ".part-20261125T000000Z-live01-00001.parquet.inprogress"
+    name = "part-20261125T000000Z-live01-00001.parquet"
+    if where == "staging":
+        active = tmp_path / ".staging" / "articles" / "2019" / f"{name}.inprogress"
+    else:  # a writer of the older layout wrote dot-files next to the committed ones
+        active = tmp_path / "articles" / "year=2019" / f".{name}.inprogress"
+    active.parent.mkdir(parents=True, exist_ok=True)
     active.write_bytes(b"PAR1")
     leftover = tmp_path / ".articles.compact-20261101T000000Z-compact-dead01"
-    (leftover / "year=2019").mkdir(parents=True)
+    (leftover / "2019").mkdir(parents=True)
 
-    with pytest.raises(CompactError, match="being written"):
+    with pytest.raises(CompactError, match="being written.*--force"):
         compact(tmp_path)
     assert len(read_articles(tmp_path)) == 12  # nothing changed
 
-    old = os.stat(active).st_mtime - 3600
-    os.utime(active, (old, old))  # an hour old: a crashed writer's leftover, not a live one
+    old = os.stat(active).st_mtime - 7200
+    os.utime(active, (old, old))  # two hours old: a crashed writer's leftover, not a live one
     compact(tmp_path)
     assert len(read_articles(tmp_path)) == 6
     assert not active.exists() and not leftover.exists()
+
+
+def test_files_committed_during_a_compaction_are_moved_into_the_new_tree(tmp_path: Path) -> None:
+    old, live = tmp_path / ".articles.compact-x", tmp_path / "articles"
+    for tree, names in ((old, ["2019/part-a-00001.parquet", "2019/part-late-00001.parquet", "no-year/part-late-00002.parquet"]),
+                        (live, ["2019/part-c-00001.parquet"])):
+        for name in names:
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            (tree / name).write_bytes(b"PAR1")
+    moved = rescue_late_files(old, live, {Path("2019/part-a-00001.parquet")})
+    assert sorted(p.relative_to(live).as_posix() for p in moved) == ["2019/part-late-00001.parquet", "no-year/part-late-00002.parquet"]
+    assert sorted(p.relative_to(live).as_posix() for p in data_files(live)) == [
+        "2019/part-c-00001.parquet", "2019/part-late-00001.parquet", "no-year/part-late-00002.parquet"]
+
+
+def to_legacy_layout(root: Path) -> None:
+    """Rename year folders to the ``year=NNNN`` form that crawls wrote before the current layout."""
+    for folder in list((root / "articles").iterdir()):
+        legacy = "__HIVE_DEFAULT_PARTITION__" if folder.name == "no-year" else folder.name
+        folder.rename(folder.with_name(f"year={legacy}"))
+
+
+def test_compact_migrates_the_older_year_equals_layout(tmp_path: Path) -> None:
+    two_runs(tmp_path, n=9)
+    to_legacy_layout(tmp_path)
+    (tmp_path / "README.md").write_text("# qikan: Chinese journal articles\n\nan older card\n", encoding="utf-8")
+    assert sorted(p.name for p in (tmp_path / "articles").iterdir())[0].startswith("year=")
+    with pytest.raises(pa.ArrowTypeError):  # what users hit: the folder's year against the file's
+        pd.read_parquet(tmp_path / "articles")
+    stored = StoredArticles.from_dataset(str(tmp_path))  # the incremental state reads the older layout
+    assert len(stored) == 9 and stored.fetched_at("100") == T2
+
+    compact(tmp_path)
+    write_dataset_card(tmp_path)
+
+    assert sorted(p.name for p in (tmp_path / "articles").iterdir()) == ["2018", "2019", "no-year"]
+    frame = pd.read_parquet(tmp_path / "articles")
+    assert len(frame) == 9 and str(frame["year"].dtype) == "Int32"
+    assert (tmp_path / "README.md").read_text(encoding="utf-8").startswith("---\nqikan_dataset_card: 1\n")
+
+
+def test_compact_refuses_a_folder_that_holds_no_dataset(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# My project\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "scrapy.cmdline", "compact", str(tmp_path)], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "holds no dataset" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
+    assert readme.read_text(encoding="utf-8") == "# My project\n"
+
+
+def test_the_card_never_replaces_a_readme_it_did_not_write(tmp_path: Path) -> None:
+    two_runs(tmp_path, n=3)
+    (tmp_path / "README.md").write_text("# notes\n", encoding="utf-8")
+    assert write_dataset_card(tmp_path) is None
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == "# notes\n"
 
 
 def test_compact_command_and_card(tmp_path: Path) -> None:

@@ -37,8 +37,7 @@ from typing import Any
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-"""Crawl ids and worker ids: they name Redis keys and dataset files."""
+from pipelines.layout import check_name  # crawl ids and worker ids name Redis keys and dataset files
 
 
 def redis_url(settings: BaseSettings) -> str | None:
@@ -54,12 +53,6 @@ def default_worker_id() -> str:
     if len(cleaned) > 64:  # keep the pid, which is what makes it unique
         cleaned = cleaned[-64:].lstrip("_.-")
     return cleaned or f"worker-{os.getpid()}"
-
-
-def check_name(value: str, what: str) -> str:
-    if not NAME_RE.match(value) or ".." in value:
-        raise ValueError(f"{what} must be 1-64 characters of [A-Za-z0-9_.-] starting with a letter or digit, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,11 @@ import logging
 from collections.abc import Iterable
 
 import redis
-from pyarrow import fs as pafs
 from scrapy.crawler import Crawler
 from scrapy_redis.connection import get_redis_from_settings
 
 from crawler.distributed import frontier_keys
-from pipelines.dataset import open_filesystem
+from pipelines import layout
 from pipelines.state import StoredArticles
 
 logger = logging.getLogger(__name__)
@@ -130,25 +129,10 @@ class RedisArticleState:
 
 
 def _has_committed_rows(root: str) -> bool:
-    """Whether ``root`` has a committed file under ``articles`` (partitioned) or ``rejects``.
+    """Whether ``root`` has a committed file under ``articles`` or ``rejects`` (either layout).
 
-    Writers create the folders when they start, and write under dot-prefixed names until
-    they commit, so neither a folder nor a temporary file counts. Stops at the first file
-    found: a large remote dataset is not listed in full.
+    Writers create folders when they start and write in ``DIR/.staging`` until they
+    commit, so neither a folder nor a file being written counts.
     """
-    filesystem, path = open_filesystem(root)
-    pending = [f"{path}/articles", f"{path}/rejects"]
-    while pending:
-        directory = pending.pop()
-        try:
-            entries = filesystem.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.base_name.startswith("."):
-                continue
-            if entry.type == pafs.FileType.File and entry.base_name.endswith(".parquet"):
-                return True
-            if entry.type == pafs.FileType.Directory:
-                pending.append(entry.path)
-    return False
+    filesystem, path = layout.open_filesystem(root)
+    return layout.has_data_files(filesystem, path)
