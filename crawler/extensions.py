@@ -4,7 +4,9 @@ At the end of every crawl :class:`RunSummary` logs what happened (pages
 fetched, articles written, rejects by reason, errors by kind, duration, where
 the data is) and writes it to ``DATASET_DIR/runs/<run_id>.json``. Failed
 checks (template drift, ...) are listed there and make ``scrapy crawl`` exit
-non-zero (see :mod:`crawler.commands.crawl`).
+non-zero (see :mod:`crawler.commands.crawl`). A run that did not finish
+(SIGTERM, Ctrl-C, a memory limit) is marked ``interrupted``: it is never taken
+for a complete one.
 """
 
 from __future__ import annotations
@@ -19,13 +21,35 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from crawler.feeds import empty_feed_note
 from crawler.runinfo import crawl_run_id, dataset_dir
 from pipelines.card import write_dataset_card
-from pipelines.dataset import write_atomic
+from crawler.itempipelines import STORAGE_ERROR_STAT
+from pipelines.dataset import DatasetWriteError, write_atomic
 from pipelines.dataset import check_safe_name
 from pipelines.records import RejectReason
 
 logger = logging.getLogger(__name__)
+
+# -- exit codes of the project's commands (README "Exit codes") -------------------
+EXIT_OK = 0
+EXIT_START_FAILED = 1
+"""The run could not start (unreadable dataset, unwritable folder) or failed (a rebuild worker died)."""
+EXIT_USAGE = 2
+"""A mistake in arguments or settings, refused before anything starts."""
+EXIT_CHECK_FAILED = 3
+"""The run ended but failed a check (template drift, error rate, parse errors, no articles)."""
+EXIT_STORAGE_ERROR = 4
+"""The dataset could not be written (disk full, read-only, no permission): the run stopped at once.
+Rows not committed are not stored; the next run, with space again, fetches them again."""
+EXIT_INTERRUPTED = 5
+"""SIGTERM or Ctrl-C (or a limit such as MEMUSAGE_LIMIT_MB) stopped the run: its summary is written,
+marked ``interrupted``; running the same command again completes it."""
+
+FORCED_SHUTDOWN = "forced_shutdown"
+"""Finish reason of a crawl stopped by a second Ctrl-C/SIGTERM: Scrapy never closed the spider."""
+INTERRUPTED_STAT = "qikan/interrupted"
+SUMMARY_FILE_STAT = "qikan/summary_file"
 
 FAILED_CHECKS_STAT = "qikan/failed_checks"
 ARTICLE_PAGE_REJECTS = (
@@ -69,6 +93,9 @@ class RunSummary:
         self.drift_min_pages = crawler.settings.getint("TEMPLATE_DRIFT_MIN_PAGES", 10)
         self.error_max_share = crawler.settings.getfloat("ERROR_MAX_SHARE", 0.25)
         self.error_min_pages = crawler.settings.getint("ERROR_MIN_PAGES", 10)
+        self.parse_error_max_share = crawler.settings.getfloat("PARSE_ERROR_MAX_SHARE", 0.01)
+        self.start_failure: str | None = None
+        self.closed = False
         self.started = time.monotonic()
         self.started_at = dt.datetime.now(dt.timezone.utc)
 
@@ -79,7 +106,23 @@ class RunSummary:
         extension = cls(crawler)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(extension.item_dropped, signal=signals.item_dropped)
         return extension
+
+    def item_dropped(self, item: Any, spider: Any = None, **kwargs: Any) -> None:
+        """Remember why the start page was not fetched: "connection refused" says more than "no articles"."""
+        start = str(getattr(spider, "start_url", None) or "").rstrip("/")
+        asked = str(getattr(item, "request_url", None) or getattr(item, "url", None) or "").rstrip("/")
+        if not start or asked != start or self.start_failure is not None:
+            return
+        error = getattr(item, "error", None)
+        if getattr(item, "reason", None) == RejectReason.FETCH_ERROR.value:  # the reject, not the raw page
+            error = getattr(item, "detail", None)
+        status = getattr(item, "status", 200)
+        if error:
+            self.start_failure = str(error)
+        elif not 200 <= int(status or 0) < 300:
+            self.start_failure = f"HTTP {status}"
 
     def spider_opened(self, spider: Any) -> None:
         self.started = time.monotonic()
@@ -87,11 +130,16 @@ class RunSummary:
         crawl_run_id(self.crawler)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
         summary = self.summarize(spider, reason)
         self.crawler.stats.set_value(FAILED_CHECKS_STAT, summary["failed_checks"])
+        self.crawler.stats.set_value(INTERRUPTED_STAT, summary["interrupted"])
         self._log(summary)
         if self.root:
             summary["summary_file"] = self._write(summary)
+            self.crawler.stats.set_value(SUMMARY_FILE_STAT, summary["summary_file"])
             self._write_card()
 
     def summarize(self, spider: Any, reason: str) -> dict[str, Any]:
@@ -113,10 +161,23 @@ class RunSummary:
                 f"error rate: {error_pages} of {pages} fetched pages failed "
                 f"({error_share:.0%} > {self.error_max_share:.0%})"
             )
+        parse_errors = stats.get(f"qikan/rejects/{RejectReason.PARSE_ERROR.value}", 0)
+        parse_share = parse_errors / drift["article_pages"] if drift["article_pages"] else 0.0
+        if parse_errors and parse_share > self.parse_error_max_share:
+            failed.append(
+                f"parse errors: {parse_errors} of {drift['article_pages']} article pages failed in processing "
+                f"({parse_share:.0%} > {self.parse_error_max_share:.0%}; a bug or dead worker processes, see the log)"
+            )
+        interrupted = reason != "finished"
         # With REDIS_URL the crawl is all workers together: one may well have seen no article link.
         links = stats.get("qikan/article_links_seen", 0) or stats.get("qikan/distributed/crawl_article_links_seen", 0)
-        if not links:
-            failed.append("no articles found: the crawl saw no link to any article page")
+        learner = getattr(spider, "discovery", None)  # the spider's pipelines.discovery.Learner
+        learned = learner is not None and learner.learned_articles()
+        if not links and self.start_failure is not None:
+            failed.append(f"start page not fetched: {getattr(spider, 'start_url', '?')}: {self.start_failure}")
+        elif not links and not learned and not interrupted:
+            seen = learner.describe() if learner is not None else "no discovery state"
+            failed.append(f"no articles found: the crawl learned no article URL pattern; {seen}")
         errors = {
             **{f"download/{k}": v for k, v in _prefixed(stats, "downloader/exception_type_count/").items()},
             **{f"spider/{k}": v for k, v in _prefixed(stats, "spider_exceptions/").items()},
@@ -135,6 +196,11 @@ class RunSummary:
             "started_at": self.started_at.isoformat(timespec="seconds"),
             "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "finish_reason": reason,
+            "interrupted": interrupted,
+            **({"note": "stopped before the spider closed: rows not committed by then are lost, and the "
+                        "next run fetches those articles again"} if reason == FORCED_SHUTDOWN else {}),
+            "resumable": interrupted and bool(self.crawler.settings.get("JOBDIR") or (
+                self.root and self.crawler.settings.getbool("INCREMENTAL_ENABLED", True))),
             "duration_seconds": round(duration, 3),
             "pages_fetched": pages,
             "pages_by_kind": fetched,
@@ -144,15 +210,21 @@ class RunSummary:
             "stored_article_links_skipped": stats.get("qikan/incremental/skipped_stored", 0),
             "articles_refetched_changed": stats.get("qikan/incremental/refetched_changed", 0),
             "duplicate_articles": stats.get("qikan/duplicate_articles", 0),
-            "alias_links_seen": stats.get("qikan/alias_urls_seen", 0),
+            "discovery": learner.summary() if learner is not None else None,
             "rejects_written": stats.get("qikan/rejects_written", 0),
             "rejects": _prefixed(stats, "qikan/rejects/"),
             "missing_fields": _prefixed(stats, "qikan/missing/"),
             "errors": errors,
             "template_drift": drift,
             "failed_checks": failed,
+            "storage_error": stats.get(STORAGE_ERROR_STAT),
+            "exit_code": (EXIT_STORAGE_ERROR if stats.get(STORAGE_ERROR_STAT) else EXIT_INTERRUPTED if interrupted
+                          else EXIT_CHECK_FAILED if failed else EXIT_OK),
+            "status": ("storage_error" if stats.get(STORAGE_ERROR_STAT) else "interrupted" if interrupted
+                       else "failed" if failed else "ok"),
             "dataset_dir": self.root,
             "files_written": stats.get("qikan/files_written", 0),
+            "feed_note": empty_feed_note(stats, self.crawler.settings, self.root),
         }
 
     def _log(self, summary: dict[str, Any]) -> None:
@@ -168,21 +240,29 @@ class RunSummary:
             summary["errors"] or "none",
             summary["dataset_dir"],
         )
+        if summary.get("feed_note"):
+            logger.warning("Run %s: %s", summary["run_id"], summary["feed_note"])
         for failure in summary["failed_checks"]:
             logger.error("Run %s failed a check: %s", summary["run_id"], failure)
 
     def _write_card(self) -> None:
         """Refresh DATASET_DIR/README.md; a failure is logged, the data is already safe."""
         assert self.root is not None
+        if self.crawler.stats.get_value(STORAGE_ERROR_STAT):
+            return  # the folder cannot be written: that was said once already
         try:
             write_dataset_card(self.root)
         except Exception as exc:
             logger.error("Could not write the dataset card in %s: %r", self.root, exc)
             self.crawler.stats.inc_value("qikan/errors/dataset_card")
 
-    def _write(self, summary: dict[str, Any]) -> str:
+    def _write(self, summary: dict[str, Any]) -> str | None:
         """Write ``runs/<run_id>.json`` atomically, like rebuild's summary and the dataset card."""
         assert self.root is not None
         name = check_safe_name(summary["run_id"], "run id")
         data = json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8")
-        return write_atomic(self.root, f"runs/{name}.json", data)
+        try:
+            return write_atomic(self.root, f"runs/{name}.json", data)
+        except DatasetWriteError as exc:  # the storage error itself was logged where it happened
+            logger.warning("Run summary not written: %s", exc)
+            return None

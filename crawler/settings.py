@@ -57,10 +57,19 @@ TEMPLATE_DRIFT_MAX_SHARE = 0.2  # fail the run when more article pages than this
 TEMPLATE_DRIFT_MIN_PAGES = 10
 ERROR_MAX_SHARE = 0.25  # fail the run when more fetched pages than this end in fetch errors or HTTP errors
 ERROR_MIN_PAGES = 10
+PARSE_ERROR_MAX_SHARE = 0.01  # fail the run when more article pages than this end as parse_error (a bug, a dead worker)
+
+# -- discovery: which links lead to articles and listings (pipelines/discovery.py) ---------
+# Learned from each crawl by default; regexes searched in the URL path pin it for a known site
+# (with both lists set, nothing else is followed). The run summary's "discovery" shows what was learned.
+DISCOVERY_ARTICLE_PATTERNS = []  # e.g. [r"^/paper/[0-9]+\.html$"]
+DISCOVERY_LISTING_PATTERNS = []  # e.g. [r"^/journals?/"]
+DISCOVERY_PROBES_PER_SHAPE = 2  # pages fetched of a URL shape not yet classified; its other links wait
 
 # -- processing: decode, extract, normalise, segment --------------------------
 PROCESS_WORKERS = None  # worker processes for page processing; None = cores - 1 (at least 1), 0 = in the crawl process
 SEGMENT_ENABLED = True
+SEGMENT_ENGINE = "fast"  # jieba 0.42.1's exact tokens from jieba-rs (~10x faster); "jieba" runs jieba itself
 JIEBA_CACHE_DIR = None  # default: <DATASET_DIR>/.cache/jieba
 JIEBA_USER_DICTS = []  # extra user dictionary files, loaded after the bundled one
 KEYWORDS_METHOD = "tfidf"  # or "textrank"
@@ -71,19 +80,27 @@ ITEM_PIPELINES = {
     "crawler.itempipelines.PageProcessingPipeline": 100,
     "crawler.itempipelines.DuplicateArticlesPipeline": 200,
     "crawler.itempipelines.DatasetPipeline": 300,
+    "crawler.feeds.FeedRowsPipeline": 1000,  # last: feeds (-o/-O) get article rows only
 }
 SPIDER_MIDDLEWARES = {
     "crawler.incremental.IncrementalMiddleware": 600,
 }
 EXTENSIONS = {
+    "scrapy.extensions.logstats.LogStats": None,  # replaced by the progress line
+    "crawler.progress.ProgressLog": 0,
     "crawler.extensions.RunSummary": 500,
     "crawler.incremental.JobDirGuard": 0,
 }
 FEED_EXPORTERS = {
-    "parquet": "crawler.exporters.ParquetItemExporter",
+    "parquet": "crawler.exporters.ParquetItemExporter",  # -O only: a Parquet file cannot be appended to
+    "csv": "crawler.exporters.ArticleCsvItemExporter",  # list columns as JSON arrays, like `scrapy export`
 }
+FEED_ARTICLES_ONLY = True  # feeds get article rows only (rejects are in DATASET_DIR/rejects)
 
 LOG_LEVEL = "INFO"
+LOG_FORMATTER = "crawler.logformatter.QuietLogFormatter"  # item lines name the item (URL, reason), never print it
+LOGSTATS_INTERVAL = 60.0  # seconds between progress lines (0: none)
+PROGRESS_BAR = "auto"  # a live one-line bar instead when stderr is a terminal; "on" or "off" to force
 FEED_EXPORT_ENCODING = "utf-8"
 
 # -- raw archive: every fetched response as WARC, for `scrapy rebuild` -------------
@@ -99,3 +116,102 @@ REDIS_CRAWL_ID = "qikan"  # names the shared frontier and state: one id per data
 REDIS_WORKER_TIMEOUT = 60  # seconds without a heartbeat before a worker counts as dead and its requests are re-queued
 WORKER_ID = None  # in file names and Redis keys; default with REDIS_URL: <hostname>-<pid>
 REDIS_PREFETCH = None  # requests a worker holds at once (taken from the shared queue); default 4 × CONCURRENT_REQUESTS_PER_DOMAIN
+
+
+# -- validation: every value a user can give, checked once, before anything starts -------
+# Lower-case names: Scrapy reads only upper-case ones from this module as settings.
+
+
+def _whole(low: int, *, optional: bool = False, note: str = ""):
+    return ("whole", low, None, optional, note)
+
+
+def _number(low: float, high: float | None = None, *, above: bool = False):
+    return ("number", low, high, above, "")
+
+
+_rules = {
+    "PROCESS_WORKERS": _whole(0, optional=True, note=" (0: in the crawl process; unset: cores - 1)"),
+    "DATASET_ROW_GROUP_ROWS": _whole(1),
+    "DATASET_MAX_ROWS_PER_FILE": _whole(1),
+    "DATASET_MAX_BUFFER_MB": _whole(1),
+    "REBUILD_MAX_BUFFER_MB": _whole(1),
+    "RAW_ARCHIVE_MAX_MB": _whole(1),
+    "DATASET_COMMIT_SECONDS": _number(0),
+    "LOGSTATS_INTERVAL": _number(0),
+    "TEMPLATE_DRIFT_MAX_SHARE": _number(0, 1),
+    "ERROR_MAX_SHARE": _number(0, 1),
+    "PARSE_ERROR_MAX_SHARE": _number(0, 1),
+    "TEMPLATE_DRIFT_MIN_PAGES": _whole(0),
+    "ERROR_MIN_PAGES": _whole(0),
+    "KEYWORDS_TOP_K": _whole(0),
+    "CONCURRENT_REQUESTS": _whole(1),
+    "CONCURRENT_REQUESTS_PER_DOMAIN": _whole(1),
+    "DOWNLOAD_DELAY": _number(0),
+    "DOWNLOAD_DELAY_JITTER": _number(0, 1),
+    "DOWNLOAD_TIMEOUT": _number(0, above=True),
+    "DOWNLOAD_MAXSIZE": _whole(0),
+    "DOWNLOAD_WARNSIZE": _whole(0),
+    "RETRY_TIMES": _whole(0),
+    "RETRY_BACKOFF_BASE": _number(0),
+    "RETRY_BACKOFF_MAX": _number(0),
+    "REDIS_WORKER_TIMEOUT": _number(0, above=True),
+    "REDIS_PREFETCH": _whole(1, optional=True),
+}
+_flags = ("SEGMENT_ENABLED", "INCREMENTAL_ENABLED", "RUN_SUMMARY_ENABLED", "RAW_ARCHIVE_ENABLED",
+          "AUTOTHROTTLE_ENABLED", "ROBOTSTXT_OBEY", "RETRY_ENABLED", "FEED_ARTICLES_ONLY")
+_choices = {"KEYWORDS_METHOD": ("tfidf", "textrank"), "SEGMENT_ENGINE": ("fast", "jieba"),
+            "PROGRESS_BAR": ("auto", "on", "off")}
+
+
+def _check(name: str, value, rule) -> str | None:
+    """What is wrong with one value, or None."""
+    kind, low, high, flag, note = rule
+    if kind == "whole":
+        if value is None or value == "":
+            return None if flag else "must be set"
+        try:
+            number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+        except ValueError:
+            return f"must be a whole number >= {low}{note}"
+        return None if number >= low else f"must be a whole number >= {low}{note}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if number != number or number in (float("inf"), float("-inf")) or number < low or (flag and number == low) \
+            or (high is not None and number > high):
+        span = f"between {low} and {high}" if high is not None else (f"> {low}" if flag else f">= {low}")
+        return f"must be a number {span}"
+    return None
+
+
+def validate_settings(settings) -> None:
+    """Refuse nonsense values (``PROCESS_WORKERS=-3``, ``DATASET_ROW_GROUP_ROWS=0``) with one line naming
+    the setting, instead of a traceback mid-crawl or a value silently replaced. Raises ValueError."""
+    import os
+    import re
+
+    problems = []
+    for name, rule in _rules.items():
+        if (problem := _check(name, settings.get(name), rule)) is not None:
+            problems.append(f"{name}={settings.get(name)!r} {problem}")
+    for name in _flags:
+        try:
+            settings.getbool(name)
+        except ValueError:
+            problems.append(f"{name}={settings.get(name)!r} must be True or False")
+    for name, allowed in _choices.items():
+        if settings.get(name) not in allowed:
+            problems.append(f"{name}={settings.get(name)!r} must be one of {', '.join(allowed)}")
+    for path in settings.getlist("JIEBA_USER_DICTS"):
+        if not os.access(path, os.R_OK) or os.path.isdir(path):
+            problems.append(f"JIEBA_USER_DICTS: cannot read {path}")
+    run_id = settings.get("RUN_ID")
+    if run_id and (not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", str(run_id)) or ".." in str(run_id)):
+        problems.append(f"RUN_ID={run_id!r} must be 1-64 of [A-Za-z0-9_.-] (it names files)")
+    from crawler.exporters import feed_problems
+
+    problems.extend(feed_problems(settings))
+    if problems:
+        raise ValueError("; ".join(problems))

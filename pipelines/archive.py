@@ -28,7 +28,6 @@ import base64
 import datetime as dt
 import hashlib
 import http
-import io
 import json
 import logging
 import uuid
@@ -37,11 +36,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.timeutils import iso_date_to_datetime
 
 from pipelines.dataset import check_safe_name, open_filesystem
 from pipelines.fixtures import BODY_FILE, RESPONSE_FILE, load_fixture
 from pipelines.rawpage import RawPage
+from pipelines.revisits import PendingRevisit, Revisits
+from pipelines.warcrecords import FETCH_ERROR, ORIGINAL_PREFIX, RECORD_MARK, REQUEST_URI, _raw_page, parse_warc_date
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +52,8 @@ DEFAULT_MAX_BYTES = 1024 * 1024 * 1024
 GZIP_LEVEL = 6
 """zlib's default: level 9 costs about twice the CPU for a few percent on HTML."""
 
-RECORD_MARK = "WARC-Qikan-Record"
-"""Marks the records this module wrote: ``response`` or ``fetch-error``."""
-REQUEST_URI = "WARC-Qikan-Request-URI"
-"""The URL that was requested, when the page came from a redirect."""
-ORIGINAL_PREFIX = "X-Qikan-Original-"
 FRAMING_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
 """Headers that describe the bytes on the wire, not the (decoded) body we store."""
-FETCH_ERROR = "fetch-error"
 RUN_FIELD = "qikan-run-id"
 """The warcinfo field naming the crawl run that wrote a file."""
 
@@ -272,6 +266,8 @@ class ArchiveReader:
         """The crawl run the page just yielded was archived by ("" when unknown: fixtures, other tools' WARCs)."""
         self.run_ids: set[str] = set()
         self.truncated_files: list[str] = []
+        self.revisits = Revisits()
+        """``revisit`` records (wget --warc-dedup): resolved against their originals, or counted."""
 
     def __iter__(self) -> Iterator[RawPage]:
         done_before = 0
@@ -284,6 +280,10 @@ class ArchiveReader:
                 yield from self._read_warc(entry, done_before)
             done_before += _entry_size(entry)
             self.bytes_done = done_before
+        self.run_id = ""
+        for page in self.revisits.resolve_pending(_raw_page):  # revisits read before their original
+            self.pages_read += 1
+            yield page
 
     def _read_warc(self, path: Path, done_before: int) -> Iterator[RawPage]:
         with open(path, "rb") as fh:
@@ -295,7 +295,15 @@ class ArchiveReader:
                     if record.rec_type == "warcinfo":
                         self._note_run(record.raw_stream.read())
                         continue
-                    page = _raw_page(record)
+                    if record.rec_type == "revisit":
+                        page = self.revisits.resolve(record, _raw_page)
+                        if page is None:
+                            self.revisits.pending.append(PendingRevisit(str(path), records.offset))
+                            continue
+                    else:
+                        if record.rec_type == "response" and not record.rec_headers.get_header(RECORD_MARK):
+                            self.revisits.remember(record, path, records.offset)
+                        page = _raw_page(record)
                 except StopIteration:
                     return
                 except Exception as exc:  # noqa: BLE001 - a cut record fails anywhere inside warcio's parser
@@ -327,86 +335,6 @@ def _entry_size(entry: Path) -> int:
 def iter_raw_pages(sources: Iterable[str | Path]) -> Iterator[RawPage]:
     """Every raw page of ``sources`` (WARC files, folders of them, fixture folders), in archive order."""
     return iter(ArchiveReader(sources))
-
-
-class _Truncated(Exception):
-    pass
-
-
-def _raw_page(record) -> RawPage | None:
-    """The raw page a record holds; None for records that are not pages (warcinfo, requests, ...)."""
-    warc = record.rec_headers
-    mark = warc.get_header(RECORD_MARK)
-    url = warc.get_header("WARC-Target-URI")
-    date = warc.get_header("WARC-Date")
-    if record.length is None or not url or not date:
-        if record.rec_type in ("response", "metadata") and mark:
-            raise _Truncated("record headers incomplete")
-        return None
-    fetched_at = parse_warc_date(date)
-    request_url = warc.get_header(REQUEST_URI)
-    if record.rec_type == "metadata" and mark == FETCH_ERROR:
-        block = record.raw_stream.read()
-        if len(block) < record.length:
-            raise _Truncated(f"block has {len(block)} of {record.length} bytes")
-        fields = json.loads(block.decode("utf-8"))
-        return RawPage(url=url, status=int(fields.get("status", 0)), error=str(fields["error"]),
-                       fetched_at=fetched_at, request_url=request_url)
-    if record.rec_type != "response" or record.http_headers is None:
-        return None
-    http_headers = record.http_headers
-    raw_body = record.raw_stream.read()
-    if len(raw_body) < record.payload_length:
-        raise _Truncated(f"body has {len(raw_body)} of {record.payload_length} bytes")
-    try:
-        status = int(http_headers.get_statuscode())
-    except ValueError:
-        return None
-    if mark:
-        headers = _restore_headers(http_headers.headers)
-        body = raw_body
-    else:  # another tool's WARC: the payload is as sent on the wire
-        record.raw_stream = io.BytesIO(raw_body)
-        body = record.content_stream().read()
-        headers = _merge(
-            (k, v) for k, v in http_headers.headers if k.lower() not in ("content-encoding", "transfer-encoding")
-        )
-    return RawPage(url=url, status=status, headers=headers, body=body, fetched_at=fetched_at,
-                   request_url=request_url)
-
-
-def _restore_headers(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    """Undo the writer's renaming of framing headers and drop the Content-Length it set."""
-    headers: dict[str, str] = {}
-    for name, value in pairs:
-        if name.lower() == "content-length":
-            continue
-        if name.startswith(ORIGINAL_PREFIX):
-            name = name[len(ORIGINAL_PREFIX):]
-        headers[name] = value
-    return headers
-
-
-def _merge(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """One value per name, repeated headers joined with "," as Scrapy does."""
-    headers: dict[str, str] = {}
-    for name, value in pairs:
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
-    return headers
-
-
-def parse_warc_date(text: str) -> dt.datetime:
-    """A WARC-Date (any precision, ``Z`` suffix) as an aware UTC datetime."""
-    text = text.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:  # a precision Python does not parse: warcio's lenient parser
-        moment = iso_date_to_datetime(text, tz_aware=True)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
 
 
 def archive_files(root: str | Path) -> list[Path]:

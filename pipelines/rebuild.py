@@ -34,7 +34,9 @@ import json
 import multiprocessing
 import os
 import queue
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -44,6 +46,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
+from pipelines import layout
 from pipelines.archive import ArchiveReader
 from pipelines.dataset import DatasetWriter, check_safe_name, write_atomic
 from pipelines.process import process_pages
@@ -59,7 +62,7 @@ from pipelines.records import (
 )
 from pipelines.segment import SegmentConfig
 from pipelines.urls import article_id
-from pipelines.workers import main_module_not_inherited, make_analyser
+from pipelines.workers import main_module_not_inherited, make_analyser, watch_parent
 
 BATCH_PAGES = 8
 """Pages per message to a helper, and per batch a worker parses before it segments
@@ -80,8 +83,20 @@ BUFFER_BYTES = 16 * 1024 * 1024
 and keeps a 2-worker rebuild under 500 MB; 32 MB a worker cost 80 MB more, measured."""
 
 
+ORPHAN_GRACE_SECONDS = 5.0
+"""A helper whose rebuild died removes its unfinished files, and exits after this at the latest."""
+
+
 class RebuildError(RuntimeError):
     """A worker failed; the rows it had not committed are not in the output."""
+
+
+class RebuildInterrupted(RuntimeError):
+    """SIGTERM or Ctrl-C stopped the rebuild: nothing it wrote is visible; its summary says how far it got."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        super().__init__(f"interrupted after {summary['pages_read']} pages")
+        self.summary = summary
 
 
 # -- routing -------------------------------------------------------------------
@@ -232,16 +247,53 @@ def _system_allocator() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
-def _worker_main(index: int, inbox: Any, outbox: Any, out_dir: str, run_id: str,
+class _StopBetweenBatches:
+    """SIGTERM/SIGINT handler of a helper: stop between two batches, never inside a file write (a
+    KeyboardInterrupt there could leave a file that ``abort()`` does not know of); at once while idle."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.requested: str | None = None
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, self)
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.requested = signal.Signals(signum).name
+        if not self.busy:
+            raise KeyboardInterrupt(self.requested)
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt(self.requested)
+
+
+def _worker_main(index: int, inbox: Any, outbox: Any, parent_pid: int, out_dir: str, run_id: str,
                  segment_config: SegmentConfig | None, writer_options: Mapping[str, Any]) -> None:
-    """Helper process: batches in, progress (and the odd article to route) out, its own files on disk."""
+    """Helper process: batches in, progress (and the odd article to route) out, its own files on disk.
+
+    SIGTERM (``terminate()``, or the rebuild's death seen by :func:`watch_parent`) ends it
+    through ``abort()``, so that no unfinished file stays behind.
+    """
     sink = None
+    orphaned = threading.Event()
+
+    def parent_died() -> None:
+        orphaned.set()
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)  # wakes a blocking inbox.get()
+        time.sleep(ORPHAN_GRACE_SECONDS)
+        os._exit(1)
+
+    stopper = _StopBetweenBatches()
+    watch_parent(parent_pid, parent_died)
     try:
         with _system_allocator():
             sink = PageSink(index, out_dir, run_id, segment_config, writer_options)
             collector = _Collector()
             while True:
+                stopper.busy = False
+                stopper.check()
                 batch = inbox.get()
+                stopper.busy = True
                 if batch is None:
                     break
                 pages = sum(isinstance(item, RawPage) for _, item in batch)
@@ -253,6 +305,8 @@ def _worker_main(index: int, inbox: Any, outbox: Any, out_dir: str, run_id: str,
     except BaseException:  # noqa: BLE001 - report anything, including KeyboardInterrupt, then stop
         if sink is not None:
             sink.abort()
+        if orphaned.is_set():
+            os._exit(1)  # nobody reads the outbox any more: do not wait on its pipe
         outbox.put(("error", index, traceback.format_exc()))
 
 
@@ -273,7 +327,9 @@ def _context() -> multiprocessing.context.BaseContext:
 class _Helpers:
     """Workers 2..N as processes (this process is worker 1): bounded inboxes, one shared outbox."""
 
-    def __init__(self, workers: int, args: tuple) -> None:
+    def __init__(self, workers: int, args: tuple, stop: threading.Event | None = None) -> None:
+        self.stop = stop
+        """Set by the command on SIGTERM/Ctrl-C: checked between pages, where stopping leaves no half file."""
         self.indexes = range(1, workers)
         self.sent = [0] * workers
         self.done = [0] * workers
@@ -291,7 +347,7 @@ class _Helpers:
             self.inboxes[i] = context.Queue(maxsize=QUEUE_BATCHES)
             self.processes[i] = context.Process(
                 target=_worker_main,
-                args=(i, self.inboxes[i], self.outbox, *args),
+                args=(i, self.inboxes[i], self.outbox, os.getpid(), *args),
                 name=f"rebuild-w{i + 1}",
                 daemon=True,
             )
@@ -331,7 +387,12 @@ class _Helpers:
             elif kind == "error":
                 raise RebuildError(f"worker w{worker + 1} failed:\n{rest[0]}")
 
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise KeyboardInterrupt(getattr(self.stop, "reason", "") or "stop requested")
+
     def check_alive(self) -> None:
+        self.check_stop()
         for i, process in self.processes.items():
             if process.exitcode is not None and i not in self.results and process.exitcode != 0:
                 self.poll(timeout=0)  # an error message may be waiting
@@ -362,6 +423,9 @@ class _Helpers:
                 process.terminate()
         for process in self.processes.values():
             process.join(timeout=5)
+            if process.is_alive():  # stuck past its abort: no helper outlives the rebuild
+                process.kill()
+                process.join(timeout=5)
         for q in (*self.inboxes.values(), *([self.outbox] if self.outbox is not None else [])):
             q.cancel_join_thread()
             q.close()
@@ -422,15 +486,22 @@ def rebuild(
     segment_config: SegmentConfig | None,
     run_id: str,
     progress: bool = False,
+    stop: threading.Event | None = None,
     writer_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Turn archived pages into ``out_dir/articles`` and ``out_dir/rejects``; returns the run summary.
 
     ``workers`` processes share the pages, this one included (as ``w1``; 0 counts
-    as 1). The summary is also written to ``out_dir/runs/<run_id>.json``.
+    as 1). The summary is also written to ``out_dir/runs/<run_id>.json``. ``stop``, once set,
+    ends the rebuild between two pages: unfinished files are dropped, the summary says
+    ``interrupted`` and RebuildInterrupted is raised.
     Raises FileNotFoundError for a missing source, RebuildError when a worker fails.
     """
     check_safe_name(run_id, "run id")
+    try:  # never mix rows into a folder that holds other things (a project folder, a home)
+        layout.check_dataset_target(out_dir)
+    except layout.LayoutError as exc:
+        raise RebuildError(str(exc)) from None
     sources = [str(s) for s in sources]
     reader = ArchiveReader(sources)
     out = str(out_dir).rstrip("/")
@@ -441,7 +512,21 @@ def rebuild(
     started = time.monotonic()
     bar = Progress(reader, progress)
     workers = max(workers, 1)
-    results = _rebuild_in_processes(reader, out, run_id, segment_config, options, bar, workers)
+    try:
+        results = _rebuild_in_processes(reader, out, run_id, segment_config, options, bar, workers, stop)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or ``stop`` set (the command's SIGTERM/SIGINT handler)
+        summary = {
+            "run_id": run_id, "kind": "rebuild", "sources": sources, "dataset_dir": out, "workers": workers,
+            "started_at": started_at.isoformat(timespec="seconds"),
+            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "duration_seconds": round(time.monotonic() - started, 3),
+            "finish_reason": f"interrupted ({exc or 'SIGINT'})", "interrupted": True, "resumable": False,
+            "status": "interrupted", "exit_code": 5, "pages_read": reader.pages_read,
+            "note": "unfinished files were dropped (only files that reached DATASET_MAX_ROWS_PER_FILE stay): "
+                    "run the same command again, then `scrapy compact` if files of this run remain",
+        }  # fmt: skip
+        write_atomic(out, f"runs/{run_id}.json", json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
+        raise RebuildInterrupted(summary) from None
     seconds = time.monotonic() - started
     counts: Counter[str] = Counter()
     for result in results.values():
@@ -464,6 +549,7 @@ def rebuild(
         "rejects_written": counts["rejects_written"],
         "rejects": {k.split("/", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith("rejects/")},
         "truncated_archive_files": reader.truncated_files,
+        "revisit_records": {"resolved": reader.revisits.resolved, "without_original": len(reader.revisits.unresolved)},
         "dataset_dir": out,
         "files_written": sum(r["files"] for r in results.values()),
         "schema_version": SCHEMA_VERSION,
@@ -479,11 +565,12 @@ def rebuild(
 
 
 def _rebuild_in_processes(reader: ArchiveReader, out: str, run_id: str, config: SegmentConfig | None,
-                          options: dict[str, Any], bar: Progress, workers: int) -> dict[int, dict[str, Any]]:
+                          options: dict[str, Any], bar: Progress, workers: int,
+                          stop: threading.Event | None = None) -> dict[int, dict[str, Any]]:
     """This process reads the archive and is worker 1; ``workers - 1`` helper processes take the
     other shares. Doing a share here rather than only routing pages saves a whole process
     (its interpreter, libraries and dictionaries: 190 MB) and the pickling of half the pages."""
-    helpers = _Helpers(workers, (out, run_id, config, options))
+    helpers = _Helpers(workers, (out, run_id, config, options), stop)
     try:
         with _system_allocator():
             sink = _own_share(lambda: PageSink(0, out, run_id, config, options))
@@ -532,6 +619,7 @@ def _route(reader: ArchiveReader, sink: PageSink, helpers: _Helpers, bar: Progre
 
     try:
         for raw in reader:
+            helpers.check_stop()
             give(reader.run_id, raw, owners(route_key(raw.url)))
             route_returned()
             bar.update(sink.counts["pages_processed"] + helpers.pages_done)

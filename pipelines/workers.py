@@ -4,14 +4,22 @@ jieba segmentation is CPU-bound and holds the GIL; done in the crawl process it
 would stall the reactor (and so every download). The crawl's pipeline and the
 offline rebuild both run :func:`process_page` here, in processes that
 initialise jieba once, before their first page.
+
+Workers watch the process that started them (:func:`watch_parent`): their
+parent is multiprocessing's forkserver, which lives as long as they do, so
+when the crawl or rebuild dies (SIGKILL, the OOM killer) nothing else would
+end them, and they, the forkserver and the resource tracker would stay.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
+import select
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 from pipelines.process import Analyser, Outcome, process_page
@@ -19,6 +27,8 @@ from pipelines.rawpage import RawPage
 from pipelines.segment import SegmentConfig, get_segmenter
 
 _analyser: Analyser | None = None
+PARENT_POLL_SECONDS = 1.0
+"""How often a worker checks its parent where the kernel cannot tell it (no pidfd)."""
 
 
 def make_analyser(config: SegmentConfig | None) -> Analyser | None:
@@ -26,10 +36,54 @@ def make_analyser(config: SegmentConfig | None) -> Analyser | None:
     return get_segmenter(config) if config is not None else None
 
 
-def init_worker(config: SegmentConfig | None) -> None:
-    """Pool initializer: load jieba and the dictionaries once per worker process."""
+def init_worker(config: SegmentConfig | None, parent_pid: int | None = None) -> None:
+    """Pool initializer: end with the crawl process, and load jieba and the dictionaries once."""
     global _analyser
+    if parent_pid is not None:
+        watch_parent(parent_pid)
     _analyser = make_analyser(config)
+
+
+def _exit_now() -> None:
+    os._exit(1)
+
+
+def watch_parent(pid: int, on_death: Callable[[], None] = _exit_now) -> threading.Thread:
+    """Call ``on_death`` (default: exit at once) in a daemon thread when process ``pid`` ends.
+
+    Linux: a pidfd becomes readable when the process exits (no polling, no pid
+    reuse race). Elsewhere, or without permission: ``os.kill(pid, 0)`` once a second.
+    """
+
+    def wait_for_exit() -> None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            on_death()  # already gone
+            return
+        except (AttributeError, OSError):
+            pidfd = None
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+            os.close(pidfd)
+        else:
+            while _alive(pid):
+                threading.Event().wait(PARENT_POLL_SECONDS)
+        on_death()
+
+    watcher = threading.Thread(target=wait_for_exit, name=f"watch-parent-{pid}", daemon=True)
+    watcher.start()
+    return watcher
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def process_in_worker(raw: RawPage) -> Outcome:
@@ -40,7 +94,8 @@ def start_pool(workers: int, config: SegmentConfig | None) -> ProcessPoolExecuto
     """A pool of ``workers`` processes started from a clean forkserver, not forked from the reactor."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["pipelines.workers"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=(config,))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
+                               initargs=(config, os.getpid()))
 
 
 @contextlib.contextmanager

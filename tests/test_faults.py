@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import attrs
 import pytest
 
-from pipelines.dataset import HIVE_NULL
+from pipelines.layout import NULL_YEAR_FOLDER
 from tests import faults
 from tests.crawlcmd import NO_DELAY, crawl_command
 from tests.siteserver import FaultHandler, SiteServer
@@ -409,5 +409,5 @@ def test_nothing_lands_outside_the_dataset_dir(hostile: HostileRun) -> None:
         assert all(SAFE_PART_RE.match(part) for part in relative.parts), relative
         if relative.parts[0] == "articles" and path.is_file():
             partition, name = relative.parts[1:]
-            assert re.fullmatch(rf"year=(\d{{4}}|{HIVE_NULL})", partition), relative
+            assert re.fullmatch(rf"\d{{4}}|{NULL_YEAR_FOLDER}", partition), relative
             assert name.startswith(f"part-{run_id}"), relative

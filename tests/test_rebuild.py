@@ -14,7 +14,6 @@ import pyarrow.dataset as ds
 import pytest
 
 from pipelines.archive import WarcArchiveWriter
-from pipelines.card import year_partitioning
 from pipelines.compact import compact
 from pipelines.fixtures import FIELDS, compare, iter_fixtures, load_fixture
 from pipelines.process import process_page
@@ -42,7 +41,7 @@ def to_ms(moment: dt.datetime) -> dt.datetime:
 
 def read(root: Path, name: str) -> pa.Table:
     if name == "articles":
-        table = ds.dataset(root / name, format="parquet", partitioning=year_partitioning()).to_table()
+        table = ds.dataset(root / name).to_table()
         return table.select(ARTICLE_SCHEMA.names).sort_by("article_id")
     return ds.dataset(root / name, format="parquet").to_table().select(REJECT_SCHEMA.names).sort_by("url")
 
@@ -194,12 +193,21 @@ def test_an_archive_of_two_crawls_gives_their_rows_and_compacts_to_the_newest(tm
 
 
 def test_a_failing_worker_fails_the_rebuild(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the output folder should go")
+    out = tmp_path / "out"
+    (out / "runs").mkdir(parents=True)  # a dataset folder, whose articles/ is a file: every writer fails
+    (out / "articles").write_text("a file where the articles folder should go")
     with pytest.raises(RebuildError, match=r"worker w[12] failed(.|\n)*NotADirectoryError"):
-        rebuild([FIXTURES / "seed-site-paper"], blocker, workers=2, segment_config=None, run_id="20261125T090000Z-fail01")
+        rebuild([FIXTURES / "seed-site-paper"], out, workers=2, segment_config=None, run_id="20261125T090000Z-fail01")
     with pytest.raises(FileNotFoundError):
         rebuild([tmp_path / "missing"], tmp_path / "out", workers=0, segment_config=None, run_id="20261125T090000Z-miss01")
+
+
+def test_rebuild_refuses_a_folder_that_holds_no_dataset(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# My project\n", encoding="utf-8")
+    with pytest.raises(RebuildError, match="holds no dataset"):
+        rebuild([FIXTURES / "seed-site-paper"], tmp_path, workers=0, segment_config=None, run_id="20261125T090000Z-proj01")
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == "# My project\n"
 
 
 def test_rebuild_command(tmp_path: Path) -> None:
@@ -210,10 +218,14 @@ def test_rebuild_command(tmp_path: Path) -> None:
     missing = scrapy(str(tmp_path / "missing"), "-s", f"DATASET_DIR={tmp_path / 'out'}")
     assert missing.returncode == 2 and "no such source" in missing.stderr
 
-    done = scrapy(str(FIXTURES), "--workers", "0", "--no-progress", "-s", f"DATASET_DIR={tmp_path / 'out'}",
+    done = scrapy(str(FIXTURES), "--workers", "1", "--no-progress", "-s", f"DATASET_DIR={tmp_path / 'out'}",
                   "-s", "SEGMENT_ENABLED=False", "-s", "RUN_ID=20261125T090000Z-cmd001")
     assert done.returncode == 0, done.stderr
-    assert "23 articles, 1 duplicates, 9 rejects" in done.stdout
+    expected = [json.loads((f / "expected.json").read_text(encoding="utf-8")) for f in sorted(FIXTURES.iterdir()) if f.is_dir()]
+    rows = [row for row in expected if "reject" not in row]
+    ids = [row["article_id"] for row in rows]
+    summary = f"{len(set(ids))} articles, {len(ids) - len(set(ids))} duplicates, {len(expected) - len(rows)} rejects"
+    assert summary in done.stdout
     card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
-    assert "20261125T090000Z-cmd001" in card and "| articles (rows) | 23 |" in card
+    assert "20261125T090000Z-cmd001" in card and f"| articles (rows) | {len(set(ids))} |" in card
     assert (tmp_path / "out" / "runs" / "20261125T090000Z-cmd001.json").is_file()

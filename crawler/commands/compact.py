@@ -3,6 +3,9 @@
 Run it when no crawl or rebuild is writing to DIR (it refuses while one
 visibly is). Readers may keep reading during it: each of ``articles`` and
 ``rejects`` is swapped in one atomic step. DIR defaults to ``DATASET_DIR``.
+It also migrates a dataset written with ``year=NNNN`` folders to today's layout
+(:mod:`pipelines.layout`), and refuses a folder that holds no dataset (exit 1,
+nothing changed).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.utils.log import configure_logging
 
+from crawler.commands import check_settings, one_line_usage_errors, report
+from crawler.extensions import EXIT_START_FAILED
 from crawler.runinfo import dataset_dir
 from pipelines.card import write_dataset_card
 from pipelines.compact import CompactError, compact
@@ -32,8 +37,14 @@ class Command(ScrapyCommand):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
+        one_line_usage_errors(parser, "compact")
         parser.add_argument("--force", action="store_true",
                             help="compact even if in-progress files look fresh (they are dropped)")
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        assert self.settings is not None
+        check_settings(self.settings)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
@@ -55,7 +66,12 @@ class Command(ScrapyCommand):
             )
         except CompactError as exc:
             print(f"compact: {exc}", file=sys.stderr)
-            self.exitcode = 1
+            self.exitcode = EXIT_START_FAILED
+            return
+        except (OSError, ValueError) as exc:  # an unreadable data file (pyarrow's errors are ValueError/OSError)
+            bad = _unreadable_file(Path(root))
+            report("compact", f"cannot read {bad}" if bad else f"cannot compact {root}", exc, self.settings)
+            self.exitcode = EXIT_START_FAILED
             return
         for name in ("articles", "rejects"):
             part = summary.get(name)
@@ -69,4 +85,17 @@ class Command(ScrapyCommand):
             )
         if not summary.get("atomic_swap", True):
             print("warning: this system has no atomic folder exchange; the swap used two renames", file=sys.stderr)
-        print(f"compaction {summary['run_id']} in {summary['duration_seconds']:.1f} s; card {write_dataset_card(root)}")
+        card = write_dataset_card(root) or f"not written ({root}/README.md was not written by this project)"
+        print(f"compaction {summary['run_id']} in {summary['duration_seconds']:.1f} s; card {card}")
+
+
+def _unreadable_file(root: Path) -> Path | None:
+    """The first data file whose footer cannot be read: pyarrow's error does not always name it."""
+    import pyarrow.parquet as pq
+
+    for path in sorted(p for name in ("articles", "rejects") for p in (root / name).rglob("*.parquet")):
+        try:
+            pq.read_metadata(path)
+        except (OSError, ValueError):
+            return path
+    return None

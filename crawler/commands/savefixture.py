@@ -43,7 +43,7 @@ class _FetchOne(scrapy.Spider):
         yield scrapy.Request(self.url, callback=self.keep, dont_filter=True)
 
     def keep(self, response: scrapy.http.Response) -> None:
-        self.pages.append(raw_page_from_response(response))
+        self.pages.append(raw_page_from_response(response, None))  # no link led here: the user named the URL
 
 
 class Command(ScrapyCommand):
