@@ -68,8 +68,7 @@ def classify_texts(texts: Iterable[str], title: str, on_site_links: int) -> Page
     for text in texts:
         if text[:2] == "论文" and text.startswith(ARTICLE_LABELS):
             labels.update(label for label in ARTICLE_LABELS if text.startswith(label))
-        if len(text) > longest:
-            longest = len(text)
+        longest = max(longest, len(text))
         if not soft_404 and SOFT_404_MARKER in text:
             soft_404 = True
         if not title_line and "论文_" in text:
@@ -204,12 +203,9 @@ class Learner:
     """
 
     def __init__(
-        self,
-        article_patterns: Sequence[str] = (),
-        listing_patterns: Sequence[str] = (),
-        probes_per_shape: int = 2,
-        reprobe_rounds: int = 2,
-    ) -> None:
+        self, article_patterns: Sequence[str] = (), listing_patterns: Sequence[str] = (),
+        probes_per_shape: int = 2, reprobe_rounds: int = 2,
+    ) -> None:  # fmt: skip
         self.article_res = [re.compile(p) for p in article_patterns]
         self.listing_res = [re.compile(p) for p in listing_patterns]
         self.pinned_all = bool(self.article_res) and bool(self.listing_res)
@@ -225,10 +221,7 @@ class Learner:
         self.articles_followed = 0
 
     def _state(self, shape: str) -> ShapeState:
-        state = self.shapes.get(shape)
-        if state is None:
-            state = self.shapes[shape] = ShapeState()
-        return state
+        return self.shapes.get(shape) or self.shapes.setdefault(shape, ShapeState())
 
     def _pinned(self, url: str) -> PageClass | None:
         path = urlsplit(url).path

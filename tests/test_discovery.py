@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from scrapy.http import HtmlResponse
 
+from pipelines import urls
 from pipelines.discovery import (
     Learner,
     PageClass,
@@ -140,6 +141,45 @@ def test_sitemap_decides_a_shape_and_each_article_id_is_requested_once() -> None
     assert learner.decide(f"{BASE}/m/paper/7.html") is None  # an alias under an unknown prefix, same id
     link = learner.decide(f"{BASE}/touch2/paper/8.html")  # alias: the rest of the path is a known article shape
     assert link is not None and (link.url, link.kind) == (f"{BASE}/paper/8.html", "article")
+
+
+def test_a_probes_digits_are_no_article_id_until_its_shape_shows_articles() -> None:
+    """Issues at ``/periodical/<letters>/<yyyymm>``: every journal is a shape of its own, and the same
+    digits recur across journals, on page 2 (``?page=2``) and in article ids."""
+    learner = Learner()
+    first, second = (learner.decide(f"{BASE}/periodical/{slug}/201806") for slug in ("jcjs", "xbjy"))
+    assert first is not None and second is not None and (first.kind, second.kind) == ("probe", "probe")
+    learner.observe(first.url, PageClass.LISTING, probe=True)
+    page_2 = learner.decide(f"{BASE}/periodical/jcjs/201806?page=2")
+    assert page_2 is not None and page_2.kind == "probe"
+    own, _ = learner.observe_sitemap(f"{BASE}/article/detail/201806")
+    assert own is not None and own.kind == "article"
+    assert learner.duplicate_ids == 0
+    assert learner.decide(f"{BASE}/article/detail/201806?from=related") is None  # the article again
+
+
+def test_a_probe_that_shows_an_article_claims_its_id() -> None:
+    learner = Learner()
+    probe = learner.decide(f"{BASE}/p/7/")
+    assert probe is not None and probe.kind == "probe"
+    assert learner.observe_sitemap(f"{BASE}/p/7/")[0] is None  # the same page, already on its way
+    learner.observe(probe.url, PageClass.ARTICLE, probe=True)
+    assert learner.decide(f"{BASE}/mobile2/p/7/") is None  # an alias of a known article
+    assert learner.decide(f"{BASE}/p/8/") is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "expected"),
+    [
+        ("/article/detail/442798", "article", "442798"),
+        ("/p/442798/", "probe", "442798"),
+        ("/issue/12345/", "listing", None),  # a listing's number is no article id
+        ("/issue/12345/list_2.html", "probe", None),  # nor a probe whose last segment is no number
+        ("/paper/1.html", None, None),
+    ],
+)
+def test_only_article_requests_carry_an_article_id(path: str, kind: str | None, expected: str | None) -> None:
+    assert urls.requested_article_id(BASE + path, kind) == expected
 
 
 def test_listing_pages_with_query_are_different_pages() -> None:

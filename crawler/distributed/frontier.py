@@ -370,12 +370,12 @@ class RedisScheduler(Scheduler):
                     return None
                 entries = [*pipe.hvals(written), *pipe.hvals(inflight)]
                 requests = [(data, self.queue.decode(data)) for data in entries]
-                article_ids = sorted({urls.article_id(r.url) for _, r in requests} - {None})
-                stored = self.state.stored_since(article_ids, self.crawl_started)
+                ids = [urls.requested_article_id(r.url, r.meta.get("link_kind")) for _, r in requests]
+                stored = self.state.stored_since(sorted(set(ids) - {None}), self.crawl_started)
                 pipe.multi()
                 requeued = 0
-                for data, request in requests:
-                    if urls.article_id(request.url) in stored:
+                for (data, request), article_id in zip(requests, ids):
+                    if article_id is not None and article_id in stored:
                         continue
                     pipe.zadd(self.keys.requests, {data: -request.priority})
                     requeued += 1

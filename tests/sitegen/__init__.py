@@ -18,7 +18,8 @@ follows the scheme.
 Modules: ``textrules`` (fixed strings, reference normaliser), ``noise``,
 ``words`` (corpus), ``model``, ``plan`` (the truth), ``urls`` (schemes),
 ``markup`` and ``pieces`` (shared rendering), ``classic``/``html5``/``table``
-(templates), ``build`` (files, gold, manifest), ``__main__`` (CLI).
+(templates), ``adversarial`` (the ``portal``/``flat`` templates of the ``slashed``/``bare``
+schemes, written to break our assumptions), ``build`` (files, gold, manifest), ``__main__`` (CLI).
 """
 
 from tests.sitegen.build import NOT_CONTENT_ROLES, TEMPLATES, build_site, file_for

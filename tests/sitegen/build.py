@@ -11,10 +11,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from tests.sitegen.adversarial import ADVERSARIAL_TEMPLATES
 from tests.sitegen.classic import ClassicTemplate
 from tests.sitegen.html5 import Html5Template
 from tests.sitegen.markup import SiteContext, SiteTemplate, chunks, encode_page
-from tests.sitegen.model import HOME_JOURNALS, ISSUE_PAGE_SIZE, JOURNAL_PAGE_SIZE, Article, Journal
+from tests.sitegen.model import (
+    HOME_JOURNALS,
+    ISSUE_PAGE_SIZE,
+    JOURNAL_PAGE_SIZE,
+    Article,
+    Journal,
+)
 from tests.sitegen.plan import listed, plan_site
 from tests.sitegen.table import TableTemplate
 from tests.sitegen.textrules import check_clean
@@ -25,6 +32,7 @@ TEMPLATES: dict[str, type[SiteTemplate]] = {
     "classic": ClassicTemplate,
     "html5": Html5Template,
     "table": TableTemplate,
+    **ADVERSARIAL_TEMPLATES,
 }
 """Every look the site can be rendered in (the same articles and visible text in each)."""
 
@@ -147,14 +155,18 @@ def build_site(
 
     # Soft 404, robots, sitemap.
     write("/404.html", look.soft_404())
+    if urls.soft_404_files:
+        for sid in soft_ids:
+            write(soft_paths[sid], look.soft_404())
     write("/robots.txt", urls.robots_txt())
     sitemap_urls = [(a.path, a.iso_date) for a in articles] + [(soft_paths[sid], "2019-01-01") for sid in soft_ids]
-    write(
-        urls.sitemap,
+    sitemap_files = urls.sitemap_files(
         '<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
         + "".join(f"<url><loc>{{BASE}}{path}</loc><lastmod>{lastmod}</lastmod></url>\n" for path, lastmod in sitemap_urls)
         + "</urlset>\n",
     )
+    for sitemap_path, sitemap_data in sitemap_files.items():
+        write(sitemap_path, sitemap_data)
 
     rows = sorted((a.expected() for a in articles), key=lambda r: r["article_id"])
     (out / "expected.jsonl").write_text(
@@ -165,7 +177,7 @@ def build_site(
         "journals": journals, "issues_per_journal": issues_per_journal,
         "articles_per_issue": articles_per_issue, "body_chars": body_chars,
     })
-    manifest.update(_census(manifest, urls, links, template=template))
+    manifest.update(_census(manifest, urls, links, template=template, sitemaps=sorted(sitemap_files)))
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return manifest
 
@@ -173,12 +185,13 @@ def build_site(
 def file_for(url_path: str) -> str:
     """The file under ``www`` that serves ``url_path`` (the server does the same mapping).
 
-    ``/x/`` is ``/x/index.html``; ``?page=N`` (N > 1) is ``~pageN`` before the suffix:
+    ``/x/`` and an extensionless ``/x`` are ``/x/index.html`` (served as HTML by
+    ``adversarial.serve_like_a_real_site``); ``?page=N`` (N > 1) is ``~pageN`` before the suffix:
     ``/qikan/a/2019-06.html?page=2`` is ``/qikan/a/2019-06~page2.html``.
     """
     path, _, query = url_path.partition("?")
-    if path.endswith("/"):
-        path += "index.html"
+    if path.endswith("/") or "." not in path.rsplit("/", 1)[-1]:
+        path = path.rstrip("/") + "/index.html"  # an extensionless page is a folder's index (see adversarial)
     m = re.fullmatch(r"page=(\d+)", query)
     if m and int(m[1]) > 1:
         stem, dot, suffix = path.rpartition(".")
@@ -252,7 +265,9 @@ def _manifest(
     }
 
 
-def _census(manifest: dict[str, Any], urls: UrlScheme, links: set[str], *, template: str) -> dict[str, Any]:
+def _census(
+    manifest: dict[str, Any], urls: UrlScheme, links: set[str], *, template: str, sitemaps: list[str]
+) -> dict[str, Any]:
     """How many distinct pages the site has, and what "every page once" costs a crawler."""
     by_role = classify_paths(urls, links)
     pages = {
@@ -260,14 +275,14 @@ def _census(manifest: dict[str, Any], urls: UrlScheme, links: set[str], *, templ
         "soft_404": len(manifest["soft_404_paths"]),
         "listings": len(manifest["list_paths"]),
         "robots": 1,
-        "sitemaps": 1,
+        "sitemaps": len(sitemaps),
         "mobile": len(manifest["mobile_paths"]),
         **{f"linked_{role}": len(targets) for role, targets in sorted(by_role.items())},
     }
     return {
         "template": template,
         "url_scheme": urls.name,
-        "sitemap_paths": [urls.sitemap],
+        "sitemap_paths": sitemaps,
         "pages": pages,
         "every_page_once": sum(pages[k] for k in ("articles", "soft_404", "listings", "robots", "sitemaps")),
         "not_content_patterns": {role: pattern for role, pattern in urls.patterns if role in NOT_CONTENT_ROLES},

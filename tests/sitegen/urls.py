@@ -4,12 +4,15 @@
 every page type at once (SPEC "When the site changes"): articles under a dated
 path, journals and issues under ``/qikan/``, listings paginated with ``?page=N``,
 no canonical links, mobile copies under ``/wap/``, tags under ``/topic/``,
-downloads under ``/download/`` and a sitemap that only robots.txt names. The
-schemes only spell paths; which pages exist is decided by the build.
+downloads under ``/download/`` and a sitemap that only robots.txt names.
+``slashed`` and ``bare`` (:class:`AdversarialScheme`) are redesigns meant to break
+what the first two share (see :mod:`tests.sitegen.adversarial`). The schemes only
+spell paths; which pages exist is decided by the build.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from dataclasses import dataclass
@@ -35,6 +38,9 @@ class UrlScheme:
     contact: str
     patterns: tuple[tuple[str, str], ...]
     """(role, regex over path and query), first match wins."""
+    soft_404_files: bool = False
+    """Whether each dead link gets the soft 404 as a file of its own (the test server only
+    answers today's and the dated article shapes with it)."""
 
     # -- per page ---------------------------------------------------------
 
@@ -74,6 +80,10 @@ class UrlScheme:
     def robots_txt(self) -> str:
         disallow = "".join(f"Disallow: {p}\n" for p in self.robots_disallow())
         return f"User-agent: *\n{disallow}Sitemap: {{BASE}}{self.sitemap}\n"
+
+    def sitemap_files(self, urlset: str) -> dict[str, bytes | str]:
+        """Path -> content of the sitemap files (``{BASE}`` in them is the server's base URL)."""
+        return {self.sitemap: urlset}
 
     def robots_disallow(self) -> tuple[str, ...]:
         if self.name == "classic":
@@ -148,4 +158,97 @@ DATED = UrlScheme(
     ),
 )
 
-URL_SCHEMES: dict[str, UrlScheme] = {"classic": CLASSIC, "dated": DATED}
+
+def _letters(slug: str) -> str:
+    """``qk012`` → ``qkabc``: a journal slug of letters only (digits would make it a number)."""
+    return slug.translate(str.maketrans("0123456789", "abcdefghij"))
+
+
+def issue_number(journal_path: str, year: int, number: int) -> str:
+    """A stable 5- or 6-digit issue number, in the same range as article ids."""
+    digest = int(hashlib.md5(f"{journal_path}{year}{number}".encode()).hexdigest()[:8], 16)
+    return str(10000 + digest % 900000)
+
+
+GZIP_SITEMAP = "/sitemaps/articles-1.xml.gz"
+
+
+@dataclass(frozen=True)
+class AdversarialScheme(UrlScheme):
+    """A :class:`UrlScheme` whose paths are spelled by the scheme's name, not by today's site."""
+
+    def article(self, article_id: str, year: int, month: int) -> str:
+        return f"/p/{article_id}/" if self.name == "slashed" else f"/article/detail/{article_id}"
+
+    def mobile(self, article_path: str) -> str:
+        return ("/mobile" if self.name == "slashed" else "/m") + article_path
+
+    def journal(self, slug: str) -> str:
+        return f"/journal/{_letters(slug)}/" if self.name == "slashed" else f"/periodical/{_letters(slug)}"
+
+    def issue(self, journal_path: str, year: int, number: int) -> str:
+        if self.name == "slashed":
+            return f"/issue/{issue_number(journal_path, year, number)}/"
+        return f"{journal_path}/{year}{number:02d}"
+
+    def paged(self, path: str, page: int) -> str:
+        if page == 1:
+            return path
+        return f"{path}list_{page}.html" if self.name == "slashed" else f"{path}?page={page}"
+
+    def tag(self, tag: str) -> str:
+        return f"/tags/{quote(tag)}/" if self.name == "slashed" else f"/label/{quote(tag)}"
+
+    def download(self, article_id: str) -> str:
+        return f"/p/{article_id}/download/" if self.name == "slashed" else f"/article/download/{article_id}"
+
+    def robots_disallow(self) -> tuple[str, ...]:
+        return ("/account/",) if self.name == "slashed" else ("/user/",)
+
+    def sitemap_files(self, urlset: str) -> dict[str, bytes | str]:
+        if self.name != "slashed":
+            return super().sitemap_files(urlset)
+        index = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{{BASE}}{GZIP_SITEMAP}</loc><lastmod>2020-01-01</lastmod></sitemap></sitemapindex>\n"
+        )
+        return {self.sitemap: index, GZIP_SITEMAP: gzip.compress(urlset.encode("utf-8"), mtime=0)}
+
+
+SLASHED = AdversarialScheme(
+    name="slashed", canonical=True, sitemap="/sitemap_index.xml", home_more="/periodicals/",
+    tags_index="/tags/", login="/account/login/", register="/account/register/", search_base="/search/?q=",
+    help="/help/", about="/about/", contact="/contact/",
+    patterns=(
+        ("article", r"/p/\d+/(\?.*)?"),
+        ("mobile", r"/mobile/p/\d+/"),
+        ("listing", r"/|/periodicals/(list_\d+\.html)?|/journal/[a-z]+/|/issue/\d+/(list_\d+\.html)?"),
+        ("tag", r"/tags/.*"),
+        ("download", r"/p/\d+/download/"),
+        ("search", r"/search/.*"),
+        ("login", r"/account/.*"),
+        ("sitemap", r"/sitemap.*"),
+        ("static", _STATIC),
+    ),
+    soft_404_files=True,
+)  # fmt: skip
+BARE = AdversarialScheme(
+    name="bare", canonical=False, sitemap="/data/articles.xml", home_more="/periodical/",
+    tags_index="/label/", login="/user/login", register="/user/register", search_base="/search?q=",
+    help="/service/guide", about="/service/about", contact="/service/contact",
+    patterns=(
+        ("article", r"/article/detail/\d+(\?.*)?"),
+        ("mobile", r"/m/article/detail/\d+"),
+        ("listing", r"/|/periodical/(\?page=\d+)?|/periodical/[a-z]+(/\d{6}(\?page=\d+)?)?"),
+        ("tag", r"/label/.*"),
+        ("download", r"/article/download/.*"),
+        ("search", r"/search.*"),
+        ("login", r"/user/.*"),
+        ("sitemap", r"/data/articles\.xml"),
+        ("static", _STATIC),
+    ),
+    soft_404_files=True,
+)  # fmt: skip
+
+
+URL_SCHEMES: dict[str, UrlScheme] = {"classic": CLASSIC, "dated": DATED, "slashed": SLASHED, "bare": BARE}
