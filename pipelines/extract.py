@@ -31,6 +31,8 @@ END_RE = re.compile(r"^(?:猜你喜欢|相关论文|相关文章|推荐阅读|�
 CHROME_PREFIX_RE = re.compile(r"^(?:来源|文章来源|分享到?|责任编辑|上一篇|下一篇|浏览次数|阅读次数|点击次数|打印|收藏)\s*[:：]?")
 CHROME_LINE_CHARS = 40
 """A chrome line (source, share links, next/previous) is short; a paragraph that starts with 来源 is not."""
+AD_WORD = "广告"
+AD_LINE_CHARS = 80
 AFFILIATION_MAX_CHARS = 80
 SENTENCE_END_RE = re.compile(r"[。！？!?；]")
 OPENING, CLOSING = "（(", "）)"
@@ -121,7 +123,7 @@ def read_lines(lines: Sequence[Line], document_title: str | None = None) -> Arti
 
     journal, year, issue, issue_label = labels.parse_journal_line(meta.get("论文发表刊物"))
     if journal is None or year is None or issue_label is None:
-        crumb_journal, crumb_year, crumb_issue, crumb_label = labels.parse_breadcrumb(lines)
+        crumb_journal, crumb_year, crumb_issue, crumb_label = labels.parse_breadcrumb(lines, printed)
         if journal is None:
             journal = crumb_journal
         if year is None:
@@ -272,6 +274,11 @@ def _content(
 def _is_chrome_line(text: str, lines: Sequence[Line], at: int) -> bool:
     """A short source/share/next line, or the heading of a list of links (热门期刊, 最新论文)."""
     if len(text) <= CHROME_LINE_CHARS and CHROME_PREFIX_RE.match(text):
+        return True
+    if len(text) <= AD_LINE_CHARS and AD_WORD in text:  # an advert whose text is partly outside its link
+        return True
+    link_chars = sum(len(normalize_text(link)) for link in lines[at].links)
+    if link_chars * 2 >= len(text):  # mostly links: a share bar, a link list with separators
         return True
     return len(text) <= 12 and _heads_a_link_list(lines, at)
 

@@ -143,8 +143,9 @@ def parse_date(line: str | None) -> dt.date | None:
 # -- the breadcrumb ------------------------------------------------------------------
 
 
-def _breadcrumb_parts(lines: Sequence[Line]) -> list[str]:
-    """首页 > {journal} > {year}年第{issue}期 > {title}: on one line, or one line a crumb."""
+def _breadcrumb_parts(lines: Sequence[Line], title: str) -> list[str]:
+    """首页 > {journal} > {year}年第{issue}期 > {title}: on one line, or one line a crumb
+    (an ``<ol>`` of links ending at the page's title or at an issue)."""
     for i, line in enumerate(lines):
         text = normalize_text(line.text.replace(BR_MARK, " "))
         if len(text) > 300:
@@ -154,22 +155,24 @@ def _breadcrumb_parts(lines: Sequence[Line]) -> list[str]:
         parts = [p for p in CRUMB_SEPARATORS_RE.split(body) if p]
         if len(parts) >= 2 and (prefixed or parts[0] in HOME_WORDS):
             return parts
-        if text in HOME_WORDS and line.link_only:  # a crumb list: one item a line
-            following = [normalize_text(n.text) for n in lines[i + 1 : i + 5]]
+        if text in HOME_WORDS and line.link_only:
             run = [text]
-            for item in following:
-                if not item or len(item) > 120 or item in HOME_WORDS:
+            for item in lines[i + 1 : i + 6]:
+                item_text = normalize_text(item.text.replace(BR_MARK, " "))
+                if not item_text or len(item_text) > 120 or item_text in HOME_WORDS:
                     break
-                run.append(item)
-                if not YEAR_ISSUE_RE.search(item) and len(run) > 2:
+                run.append(item_text)
+                if item_text == title or not item.link_only:
                     break
-            if len(run) >= 3 and any(YEAR_ISSUE_RE.match(p) for p in run):
+            ends_well = (bool(title) and run[-1] == title) or any(YEAR_ISSUE_RE.match(p) for p in run[1:])
+            if len(run) >= 3 and ends_well:
                 return run
     return []
 
 
-def parse_breadcrumb(lines: Sequence[Line]) -> tuple[str | None, int | None, int | None, str | None]:
-    parts = _breadcrumb_parts(lines)
+def parse_breadcrumb(lines: Sequence[Line], title: str = "") -> tuple[str | None, int | None, int | None, str | None]:
+    """(journal, year, issue, issue_label) from the breadcrumb; ``title`` is the page's printed title."""
+    parts = _breadcrumb_parts(lines, title)
     for i, part in enumerate(parts[1:], start=1):
         if YEAR_ISSUE_RE.match(part):
             year, issue, label = parse_year_issue(part)
