@@ -2,6 +2,10 @@
 
 Why it looks the way it does:
 
+* The tokens are jieba 0.42.1's (precise mode, HMM), but by default they are made by
+  :class:`pipelines.engines.FastEngine`, which gets exactly those tokens from the Rust
+  jieba-rs about 17 times faster; ``engine="jieba"`` runs jieba itself (the reference).
+
 * Each distinct dictionary set (cache dir + user dicts) gets its own
   ``jieba.Tokenizer`` instead of mutating the global ``jieba.dt``: loading a user
   dict into the global tokenizer would silently change the segmentation of every
@@ -32,6 +36,9 @@ from pathlib import Path
 
 import attrs
 import jieba
+
+from pipelines.engines import ENGINES, Engine, make_engine
+from pipelines.wordtable import JiebaFreq, WordTable
 
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -87,6 +94,8 @@ class SegmentConfig:
     """Extra user dictionaries ("word freq [tag]" lines), loaded after the bundled one so they can override it."""
     keyword_method: str = attrs.field(default="tfidf", validator=attrs.validators.in_(("tfidf", "textrank")))
     top_k: int = attrs.field(default=10, validator=[attrs.validators.instance_of(int), attrs.validators.ge(1)])
+    engine: str = attrs.field(default="fast", validator=attrs.validators.in_(ENGINES))
+    """Who segments: "fast" (jieba's exact tokens from jieba-rs) or "jieba" (jieba itself, the reference)."""
 
 
 def _quiet_jieba_logger() -> None:
@@ -102,12 +111,13 @@ def _quiet_jieba_logger() -> None:
 # Every worker process needs jieba's prefix dictionary (500,000 entries) and its IDF
 # table (270,000). Loaded the usual way that is jieba's ``initialize`` (0.86 s: its
 # cache is unmarshalled straight from the file object, in many small reads) plus
-# parsing idf.txt (0.35 s), and 63 + 42 MB. One marshal blob holding both, read in
-# one piece, loads in about 0.6 s; and because the IDF table's keys are the prefix
-# dictionary's own string objects (marshal keeps shared objects shared), the IDF
-# table costs about 11 MB instead of 42.
+# parsing idf.txt (0.35 s), and 63 + 42 MB as dicts. The snapshot holds both as
+# WordTables (pipelines.wordtable: a string per first character and an array of
+# values), one marshal blob of 14 MB that loads in 0.05 s into about 19 MB. Python
+# only looks words up now and then (the Rust engine segments); the "jieba" engine,
+# which looks up several times per character, copies the prefix dictionary into a dict.
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 """Bump when the snapshot's layout changes: its file name changes with it."""
 PREBUILT_DIR = Path(sys.prefix) / "share" / "qikan-crawler"
 """Where ``python -m pipelines.segment`` (run by ``make install``) puts a snapshot, so that a
@@ -140,19 +150,16 @@ def build_snapshot() -> bytes:
     measured), which keywords never use."""
     tokenizer = jieba.Tokenizer()
     freq, total = tokenizer.gen_pfdict(tokenizer.get_dict_file())
-    canonical = {word: word for word in freq}
-    shared_values: dict[float, float] = {}
     idf: dict[str, float] = {}
     with _jieba_idf_path().open(encoding="utf-8") as lines:
         for line in lines:
             word, _, value = line.strip().partition(" ")
             if value:
-                number = float(value)
-                idf[canonical.get(word, word)] = shared_values.setdefault(number, number)
-    del canonical  # so that only the keys both tables use have two references, and are written once
+                idf[word] = float(value)
     values = sorted(idf.values())
     median = values[len(values) // 2]  # as jieba.analyse.TFIDF computes it
-    return marshal.dumps((SNAPSHOT_FORMAT, freq, total, idf, median))
+    return marshal.dumps((SNAPSHOT_FORMAT, WordTable.build(freq, "q").dump(), total,
+                          WordTable.build(idf, "d").dump(), median))
 
 
 def write_snapshot(directory: Path) -> Path:
@@ -165,11 +172,14 @@ def write_snapshot(directory: Path) -> Path:
     return path
 
 
-@attrs.frozen
+@attrs.define
 class _Dictionaries:
     tokenizer: jieba.Tokenizer
-    idf: dict[str, float]
+    """jieba's, with the prefix dictionary in a WordTable (``JiebaFreq``) and the user dictionaries loaded."""
+    idf: WordTable
     median_idf: float
+    engines: dict[str, Engine] = attrs.Factory(dict)
+    """Built on first use: a process that only runs jieba never builds the Rust dictionary."""
 
 
 def _load_dictionaries(cache_dir: Path, user_dicts: tuple[Path, ...]) -> _Dictionaries:
@@ -186,10 +196,10 @@ def _load_dictionaries(cache_dir: Path, user_dicts: tuple[Path, ...]) -> _Dictio
         raise ValueError(f"{path} has snapshot format {layout}, expected {SNAPSHOT_FORMAT}")
     tokenizer = jieba.Tokenizer()
     # What jieba's own initialize() sets after reading its cache.
-    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = freq, total, True
+    tokenizer.FREQ, tokenizer.total, tokenizer.initialized = JiebaFreq(WordTable.load(freq)), total, True
     for user_dict in (bundled_userdict_path(), *user_dicts):
         tokenizer.load_userdict(str(user_dict))
-    return _Dictionaries(tokenizer, idf, median)
+    return _Dictionaries(tokenizer, WordTable.load(idf), median)
 
 
 _LOCK = threading.Lock()
@@ -207,6 +217,14 @@ def _shared_dictionaries(cache_dir: Path, user_dicts: tuple[Path, ...]) -> _Dict
         return _DICTIONARIES[key]
 
 
+def _shared_engine(dictionaries: _Dictionaries, name: str) -> Engine:
+    """One engine of each kind per dictionary set, over the same jieba tokenizer."""
+    with _LOCK:
+        if name not in dictionaries.engines:
+            dictionaries.engines[name] = make_engine(name, dictionaries.tokenizer)
+        return dictionaries.engines[name]
+
+
 def _load_stopwords() -> frozenset[str]:
     lines = bundled_stopwords_path().read_text(encoding="utf-8").splitlines()
     return frozenset(w.strip().lower() for w in lines if w.strip())
@@ -219,14 +237,16 @@ class Segmenter:
         self.config = config
         dictionaries = _shared_dictionaries(config.cache_dir or _default_cache_dir(), config.user_dicts)
         self._tokenizer = dictionaries.tokenizer
+        self._cut = _shared_engine(dictionaries, config.engine).cut
         self._idf, self._median_idf = dictionaries.idf, dictionaries.median_idf
         self._stopwords = _load_stopwords()
         self._candidates: dict[str, bool] = {}
+        self._idf_cache: dict[str, float] = {}
 
     def tokens(self, text: str) -> list[str]:
         """jieba precise mode with HMM; whitespace tokens dropped, all else kept verbatim,
         so ``"".join(tokens)`` is the text without its white space."""
-        return [t for t in self._tokenizer.cut(text, HMM=True) if not t.isspace()]
+        return [t for t in self._cut(text) if not t.isspace()]
 
     def is_candidate(self, token: str) -> bool:
         """Could this token be a keyword? Not a stop word, 1-char token, number or punctuation."""
@@ -269,8 +289,16 @@ class Segmenter:
             if t in candidates:
                 counts[t] += TITLE_WEIGHT
         # TF is count / total, but the total is the same for every token: ranking needs only count * IDF.
-        idf, median = self._idf, self._median_idf
-        return {t: n * idf.get(t, median) for t, n in counts.items()}
+        return {t: n * self._idf_of(t) for t, n in counts.items()}
+
+    def _idf_of(self, token: str) -> float:
+        """jieba's IDF of ``token`` (the median when it has none), remembered like :meth:`_candidate`."""
+        known = self._idf_cache.get(token)
+        if known is None:
+            if len(self._idf_cache) >= _CANDIDATE_CACHE_SIZE:
+                self._idf_cache.clear()
+            known = self._idf_cache[token] = self._idf.get(token, self._median_idf)
+        return known
 
     def _textrank(self, title_tokens: Sequence[str], body_tokens: Sequence[str], candidates: set[str]) -> dict[str, float]:
         """Weighted PageRank over the co-occurrence graph of candidate tokens, as jieba's TextRank
@@ -314,4 +342,8 @@ def get_segmenter(config: SegmentConfig) -> Segmenter:
 
 
 if __name__ == "__main__":  # `python -m pipelines.segment [DIR]`: prebuild the snapshot (make install does)
-    print(write_snapshot(Path(sys.argv[1]) if len(sys.argv) > 1 else PREBUILT_DIR))
+    written = write_snapshot(Path(sys.argv[1]) if len(sys.argv) > 1 else PREBUILT_DIR)
+    for stale in written.parent.glob("qikan-jieba-*.marshal"):  # other jieba versions' and formats': ours, unused
+        if stale != written:
+            stale.unlink()
+    print(written)

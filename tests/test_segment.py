@@ -254,7 +254,7 @@ def test_cache_dir_is_honoured_and_nothing_goes_to_tmp(
     assert seg.tokens("两学一做") == ["两学一做"]
 
     snapshot = segment.snapshot_name()
-    assert snapshot.startswith("qikan-jieba-0.42.1-s1-") and snapshot.endswith(".marshal")
+    assert snapshot.startswith("qikan-jieba-0.42.1-s2-") and snapshot.endswith(".marshal")
     assert [p.name for p in cache.iterdir()] == [snapshot]
     assert (cache / snapshot).stat().st_size > 5_000_000
     assert list(fake_tmp.iterdir()) == []
@@ -281,16 +281,19 @@ def test_snapshot_tables_equal_jiebas_own(seg: Segmenter) -> None:
     """The snapshot holds what jieba's initialize() and its idf.txt give, bundled words aside."""
     reference = jieba.Tokenizer()
     reference.tmp_dir = None
-    freq, total = reference.gen_pfdict(reference.get_dict_file())
+    freq, _total = reference.gen_pfdict(reference.get_dict_file())
     bundled = {line.split()[0] for line in segment.bundled_userdict_path().read_text(encoding="utf-8").splitlines() if line.strip()}
+    touched = {word[:i] for word in bundled for i in range(1, len(word) + 1)}  # the bundled words and their prefixes
     ours = seg._tokenizer.FREQ
-    assert {w: f for w, f in ours.items() if w not in bundled and not any(b.startswith(w) for b in bundled)} == {
-        w: f for w, f in freq.items() if w not in bundled and not any(b.startswith(w) for b in bundled)
-    }
+    assert len(ours) == len(dict(ours.items()))
+    assert {w: f for w, f in ours.items() if w not in touched} == {w: f for w, f in freq.items() if w not in touched}
     idf_lines = (Path(jieba.__file__).parent / "analyse" / "idf.txt").read_text(encoding="utf-8").splitlines()
     idf = {w: float(v) for w, _, v in (line.strip().partition(" ") for line in idf_lines) if v}
-    assert seg._idf == idf
+    assert dict(seg._idf.items()) == idf
     assert seg._median_idf == sorted(idf.values())[len(idf) // 2]
+    assert all(seg._idf.get(w) == v for w, v in list(idf.items())[::997])
+    assert seg._idf.get("不是词的词") is None and ours.get("不是词的词") is None
+    assert ours["两学一做"] == 3000 and "两学一" in ours and ours["两学一"] == 0  # the bundled dictionary, prefixes included
 
 
 def test_get_segmenter_is_one_per_config(cache_dir: Path, seg: Segmenter) -> None:

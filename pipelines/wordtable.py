@@ -1,0 +1,129 @@
+"""jieba's dictionaries in a few flat strings: a few MB per process where dicts take 70.
+
+jieba's prefix dictionary (500,000 words and word prefixes) and its IDF table
+(270,000 words) as Python dicts cost about 67 MB in every worker process. With the
+Rust engine doing the segmenting, Python only looks words up now and then: for the
+user dictionaries at start-up, for the rare block handed back to jieba, and for a
+page's keyword candidates (cached). A :class:`WordTable` answers those lookups from
+one string per first character (``"\\nword1\\nword2\\n"``, searched with
+``str.find``: a few microseconds) and one array of values, which marshal writes
+and reads in one piece. No dictionary word contains a line break (jieba reads them
+one per line).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+_MISSING: Any = object()
+
+
+class WordTable:
+    """A read-only ``str -> number`` table: words grouped by their first character."""
+
+    __slots__ = ("_buckets", "_values")
+
+    def __init__(self, buckets: dict[str, tuple[str, int]], values: memoryview):
+        self._buckets = buckets
+        """first character -> ("\\n"-separated words with a "\\n" at each end, index of the first one's value)"""
+        self._values = values
+
+    @classmethod
+    def build(cls, items: Mapping[str, Any], typecode: str) -> WordTable:
+        """``typecode``: "q" for int64 values, "d" for float64."""
+        groups: dict[str, list[str]] = {}
+        for key in items:
+            if not key or "\n" in key:
+                raise ValueError(f"cannot hold the key {key!r}")
+            groups.setdefault(key[0], []).append(key)
+        buckets, values, start = {}, array(typecode), 0
+        for first, keys in groups.items():
+            buckets[first] = ("\n" + "\n".join(keys) + "\n", start)
+            values.extend(items[key] for key in keys)
+            start += len(keys)
+        return cls(buckets, memoryview(values))
+
+    def dump(self) -> tuple[dict[str, tuple[str, int]], str, bytes]:
+        """What :meth:`load` takes back: plain dicts, str and bytes, which marshal stores as they are."""
+        return self._buckets, self._values.format, self._values.tobytes()
+
+    @classmethod
+    def load(cls, dumped: tuple[dict[str, tuple[str, int]], str, bytes]) -> WordTable:
+        buckets, typecode, values = dumped
+        return cls(buckets, memoryview(values).cast(typecode))  # type: ignore[call-overload]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        bucket = self._buckets.get(key[:1])
+        if bucket is None or "\n" in key:
+            return default
+        text, start = bucket
+        at = text.find("\n" + key + "\n")
+        return default if at < 0 else self._values[start + text.count("\n", 0, at)]
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        values = self._values
+        for text, start in self._buckets.values():
+            for i, key in enumerate(text[1:-1].split("\n"), start):
+                yield key, values[i]
+
+
+class JiebaFreq(MutableMapping[str, int]):
+    """What ``jieba.Tokenizer.FREQ`` is used as (``in``, ``[]``, ``get``, ``[]=``), over a WordTable.
+
+    Words that jieba's ``add_word`` sets (user dictionaries) go into a small overlay dict; answers
+    are remembered (jieba asks about the same characters and prefixes again and again)."""
+
+    CACHE_SIZE = 50_000
+
+    def __init__(self, table: WordTable):
+        self._table = table
+        self._overlay: dict[str, int] = {}
+        self._cache: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._overlay.get(key, _MISSING)
+            if value is _MISSING:
+                value = self._table.get(key, _MISSING)
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = value
+        return default if value is _MISSING else value
+
+    def __getitem__(self, key: str) -> int:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key, _MISSING) is not _MISSING
+
+    def __setitem__(self, key: str, value: int) -> None:
+        self._overlay[key] = value
+        self._cache.pop(key, None)
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("jieba never deletes from its prefix dictionary (del_word sets a frequency of 0)")
+
+    def items(self) -> Iterator[tuple[str, int]]:  # type: ignore[override]
+        """Every entry once, the overlay's value where it has one: one pass, no lookups."""
+        overlay = self._overlay
+        for key, value in self._table.items():
+            yield key, overlay.get(key, value)
+        table_get = self._table.get
+        for key, value in overlay.items():
+            if table_get(key, _MISSING) is _MISSING:
+                yield key, value
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self.items())
+
+    def __len__(self) -> int:
+        return len(self._table) + sum(1 for key in self._overlay if self._table.get(key, _MISSING) is _MISSING)
