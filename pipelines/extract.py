@@ -46,11 +46,9 @@ class PageClass(enum.Enum):
 
 
 @attrs.define(kw_only=True)
-class ExtractedArticle:
-    """The cleaned fields of one article page, before segmentation."""
+class ArticleFields:
+    """The SPEC fields a reader sees on an article page, cleaned, before segmentation."""
 
-    article_id: str
-    url: str
     title: str | None
     authors: list[str]
     affiliations: list[str]
@@ -68,19 +66,17 @@ class ExtractedArticle:
 
 
 @attrs.define(kw_only=True)
-class ArticleText:
+class ExtractedArticle(ArticleFields):
+    """An article's fields with the URL and id that name it."""
+
+    article_id: str
+    url: str
+
+
+@attrs.define(kw_only=True)
+class ArticleText(ArticleFields):
     """What the lines of a page say, before it is known to be an article at a URL."""
 
-    title: str | None
-    authors: list[str]
-    affiliations: list[str]
-    journal: str | None
-    year: int | None
-    issue: int | None
-    issue_label: str | None
-    published_date: dt.date | None
-    tags: list[str]
-    paragraphs: list[str]
     printed_title: str
     """The title as printed, with the site's "论文_{authors}" (empty when none was found)."""
     labelled: int
@@ -182,9 +178,7 @@ def to_article(text: ArticleText, url: str) -> ExtractedArticle:
     article_id = urls.article_id(url)
     if article_id is None:
         raise ValueError(f"{url} has no article id (no digits in its path)")
-    fields = attrs.asdict(text, recurse=False)
-    for name in ("printed_title", "labelled", "soft_404"):
-        del fields[name]
+    fields = {field.name: getattr(text, field.name) for field in attrs.fields(ArticleFields)}
     return ExtractedArticle(article_id=article_id, url=url, **fields)
 
 
