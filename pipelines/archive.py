@@ -41,7 +41,7 @@ from pipelines.dataset import check_safe_name, open_filesystem
 from pipelines.fixtures import BODY_FILE, RESPONSE_FILE, load_fixture
 from pipelines.rawpage import RawPage
 from pipelines.revisits import PendingRevisit, Revisits
-from pipelines.warcrecords import FETCH_ERROR, ORIGINAL_PREFIX, RECORD_MARK, REQUEST_URI, _raw_page, parse_warc_date
+from pipelines.warcrecords import FETCH_ERROR, LINK_KIND, ORIGINAL_PREFIX, RECORD_MARK, REQUEST_URI, _raw_page, parse_warc_date
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ def _record(warc_type: str, target: str, moment: dt.datetime, content_type: str,
 def page_record(raw: RawPage) -> bytes:
     """One uncompressed WARC record for a raw page: ``response``, or ``metadata`` for a failed fetch."""
     extra = {REQUEST_URI: raw.request_url} if raw.request_url is not None else {}
+    if raw.link_kind is not None:
+        extra[LINK_KIND] = raw.link_kind
     if raw.error is not None:
         block = json.dumps({"status": raw.status, "error": raw.error}, ensure_ascii=False).encode("utf-8")
         return _record("metadata", raw.url, raw.fetched_at, "application/json", block,

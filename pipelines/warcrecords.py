@@ -19,6 +19,9 @@ RECORD_MARK = "WARC-Qikan-Record"
 """Marks the records :mod:`pipelines.archive` wrote: ``response`` or ``fetch-error``."""
 REQUEST_URI = "WARC-Qikan-Request-URI"
 """The URL that was requested, when the page came from a redirect."""
+LINK_KIND = "WARC-Qikan-Link-Kind"
+"""What the spider expected behind the URL (:attr:`RawPage.link_kind`), so a rebuild classifies
+a page exactly as the crawl did."""
 ORIGINAL_PREFIX = "X-Qikan-Original-"
 FETCH_ERROR = "fetch-error"
 
@@ -39,13 +42,14 @@ def _raw_page(record) -> RawPage | None:
         return None
     fetched_at = parse_warc_date(date)
     request_url = warc.get_header(REQUEST_URI)
+    link_kind = warc.get_header(LINK_KIND)
     if record.rec_type == "metadata" and mark == FETCH_ERROR:
         block = record.raw_stream.read()
         if len(block) < record.length:
             raise _Truncated(f"block has {len(block)} of {record.length} bytes")
         fields = json.loads(block.decode("utf-8"))
         return RawPage(url=url, status=int(fields.get("status", 0)), error=str(fields["error"]),
-                       fetched_at=fetched_at, request_url=request_url)
+                       fetched_at=fetched_at, request_url=request_url, link_kind=link_kind)
     if record.rec_type != "response" or record.http_headers is None:
         return None
     http_headers = record.http_headers
@@ -66,7 +70,7 @@ def _raw_page(record) -> RawPage | None:
             (k, v) for k, v in http_headers.headers if k.lower() not in ("content-encoding", "transfer-encoding")
         )
     return RawPage(url=url, status=status, headers=headers, body=body, fetched_at=fetched_at,
-                   request_url=request_url)
+                   request_url=request_url, link_kind=link_kind)
 
 
 def _restore_headers(pairs: list[tuple[str, str]]) -> dict[str, str]:

@@ -47,6 +47,7 @@ def sample_pages() -> list[RawPage]:
             },
             body="<html><body>镕喆</body></html>".encode("gb18030") + b"\x00\xff\x80",
             fetched_at=T0 + dt.timedelta(microseconds=999),
+            link_kind="article",
         )
     )
     pages.append(RawPage(url="http://127.0.0.1:8000/empty.html", status=204, fetched_at=T0))
@@ -56,6 +57,7 @@ def sample_pages() -> list[RawPage]:
             status=0,
             error="TimeoutError: User timeout caused connection failure:\nline two, 超时",
             fetched_at=T0 + dt.timedelta(milliseconds=1),
+            link_kind="probe",
         )
     )
     pages.append(
@@ -96,7 +98,7 @@ def test_every_field_survives_the_round_trip(tmp_path: Path) -> None:
     back = list(iter_raw_pages([tmp_path / "raw"]))
 
     assert len(writer.files_written) == 1
-    assert back == pages  # attrs equality: url, status, headers (names, values, order), body, fetched_at, request_url, error
+    assert back == pages  # attrs equality: url, status, headers (names, values, order), body, fetched_at, request_url, error, link_kind
     for original, read in zip(pages, back):
         assert read.fetched_at == original.fetched_at  # to the microsecond
         assert read.fetched_at.tzinfo is not None
