@@ -22,25 +22,14 @@ from pipelines.segment import (
     bundled_userdict_path,
     get_segmenter,
 )
+from tests.segmentsetup import SEED_BODY, SEED_TITLE, jieba_cache_fixture, segmenter_fixture
 
 TESTS = Path(__file__).resolve().parent
-SEED_TITLE, SEED_BODY = (TESTS / "data" / "seed_article.txt").read_text(encoding="utf-8").rstrip("\n").split("\n", 1)
 JIEBA_CLASS = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&._%\-]")
 
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("jieba-cache")
-
-
-@pytest.fixture(scope="module")
-def fast(cache_dir: Path) -> Segmenter:
-    return get_segmenter(SegmentConfig(cache_dir=cache_dir))
-
-
-@pytest.fixture(scope="module")
-def reference(cache_dir: Path) -> Segmenter:
-    return get_segmenter(SegmentConfig(cache_dir=cache_dir, engine="jieba"))
+cache_dir = jieba_cache_fixture()
+fast = segmenter_fixture()
+reference = segmenter_fixture(engine="jieba")
 
 
 @pytest.fixture(scope="module")

@@ -21,30 +21,15 @@ from pipelines.segment import (
     bundled_userdict_path,
     get_segmenter,
 )
-
-# First line: the title; the rest: the cleaned body (paragraphs joined by "\n") of the
-# real seed paper, as the cleaning stage gives it.
-SEED = (Path(__file__).parent / "data" / "seed_article.txt").read_text(encoding="utf-8")
-SEED_TITLE, SEED_BODY = SEED.rstrip("\n").split("\n", 1)
+from tests.segmentsetup import SEED_BODY, SEED_TITLE, jieba_cache_fixture, segmenter_fixture
 
 STOPWORDS = {
     w.strip().lower() for w in bundled_stopwords_path().read_text(encoding="utf-8").splitlines() if w.strip()
 }
 
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("jieba-cache")
-
-
-@pytest.fixture(scope="module")
-def seg(cache_dir: Path) -> Segmenter:
-    return get_segmenter(SegmentConfig(cache_dir=cache_dir))
-
-
-@pytest.fixture(scope="module")
-def seg_textrank(cache_dir: Path) -> Segmenter:
-    return get_segmenter(SegmentConfig(cache_dir=cache_dir, keyword_method="textrank"))
+cache_dir = jieba_cache_fixture()
+seg = segmenter_fixture()
+seg_textrank = segmenter_fixture(keyword_method="textrank")
 
 
 def without_ws(text: str) -> str:

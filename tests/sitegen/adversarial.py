@@ -31,8 +31,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tests.sitegen.markup import SiteTemplate, attr, charset_of, esc, meaningless_class
-from tests.sitegen.model import HOME_JOURNALS, Article, Issue, Journal
+from tests.sitegen.markup import SiteTemplate, attr, charset_of, esc, journal_links, li_links, meaningless_class, page_links
+from tests.sitegen.model import Article, Issue, Journal
 from tests.sitegen.noise import Noise, html_text
 from tests.sitegen.pieces import ArticlePieces
 
@@ -58,9 +58,7 @@ class _Adversarial(SiteTemplate):
     def pager(self, page: int, total: int, url_of: Callable[[int], str]) -> str:
         if total <= 1:
             return ""
-        parts = [f"<span>{p}</span>" if p == page else f'<a href="{url_of(p)}">{p}</a>' for p in range(1, total + 1)]
-        if page < total:
-            parts.append(f'<a href="{url_of(page + 1)}">下一页</a>')
+        parts = page_links(page, total, url_of, current="<span>{n}</span>", prev=None)
         return f'<div class="{self.c("pager")}">{" ".join(parts)}</div>\n'
 
     def listing(self, title: str, crumbs: Sequence[tuple[str | None, str]], inner: str) -> str:
@@ -68,10 +66,9 @@ class _Adversarial(SiteTemplate):
 
     def side(self) -> str:
         ctx = self.ctx
-        hot = "".join(f'<li><a href="{j.path}">{esc(j.name)}</a></li>' for j in ctx.journals[:HOME_JOURNALS])
-        latest = "".join(f'<li><a href="{a.path}">{esc(a.title)}论文</a></li>' for a in ctx.latest)
         return (
-            f'<div class="{self.c("side")}"><h4>热门期刊</h4><ul>{hot}</ul><h4>最新论文</h4><ul>{latest}</ul>'
+            f'<div class="{self.c("side")}"><h4>热门期刊</h4><ul>{li_links(ctx.hot_journals())}</ul>'
+            f"<h4>最新论文</h4><ul>{li_links(ctx.latest_articles())}</ul>"
             f'<ul><li><a href="{self.urls.tag("两学一做")}">两学一做</a></li>'
             f'<li><a href="{self.urls.search("乡村振兴")}">乡村振兴</a></li>'
             f'<li><a href="{self.urls.download(ctx.doc_article.id)}">下载：{esc(ctx.doc_article.title)}</a></li></ul>'
@@ -83,19 +80,15 @@ class _Adversarial(SiteTemplate):
         return self.page("提示信息", main)
 
     def home(self, journals: Sequence[Journal], mobile: Article | None) -> str:
-        inner = "<ul>" + "".join(f'<li><a href="{j.path}">{esc(j.name)}</a></li>' for j in journals) + "</ul>"
-        inner += f'<a href="{self.urls.home_more}">全部期刊</a>'
-        if mobile:
-            inner += f'<p><a href="{self.urls.mobile(mobile.path)}">手机版：{esc(mobile.title)}</a></p>'
-        return self.listing("期刊图书馆", [], inner)
+        inner = f'<ul>{li_links(journal_links(journals))}</ul><a href="{self.urls.home_more}">全部期刊</a>'
+        return self.listing("期刊图书馆", [], inner + self.mobile_links([mobile] if mobile else []))
 
     def journal_index(self, journals: Sequence[Journal], page: int, total: int) -> str:
-        inner = "<ul>" + "".join(f'<li><a href="{j.path}">{esc(j.name)}</a></li>' for j in journals) + "</ul>"
-        inner += self.pager(page, total, lambda k: self.urls.paged(self.urls.home_more, k))
+        inner = f"<ul>{li_links(journal_links(journals))}</ul>" + self.paged(self.urls.home_more, page, total)
         return self.listing(f"全部期刊 第{page}页", [(None, "全部期刊")], inner)
 
     def journal_page(self, journal: Journal) -> str:
-        inner = "<ul>" + "".join(f'<li><a href="{i.path}">{i.crumb}</a></li>' for i in reversed(journal.issues))
+        inner = "<ul>" + li_links((i.path, i.crumb) for i in reversed(journal.issues))
         return self.listing(esc(journal.name), [(None, esc(journal.name))], inner + "</ul>")
 
     def issue_page(
@@ -105,9 +98,7 @@ class _Adversarial(SiteTemplate):
         inner = "<ul>" + "".join(
             f'<li><a href="{href}">{esc(text)}</a> {esc(who)}</li>' for href, text, who in entries
         ) + "</ul>"
-        if page == 1:
-            inner += "".join(f'<p><a href="{self.urls.mobile(a.path)}">手机版：{esc(a.title)}</a></p>' for a in mobiles)
-        inner += self.pager(page, total, lambda k: self.urls.paged(issue.path, k))
+        inner += (self.mobile_links(mobiles) if page == 1 else "") + self.paged(issue.path, page, total)
         return self.listing(f"{esc(j.name)}{issue.crumb}", [(j.path, esc(j.name)), (None, issue.crumb)], inner)
 
     def plain_tags(self, p: ArticlePieces, separator: str) -> str:
@@ -154,13 +145,10 @@ class PortalTemplate(_Adversarial):
         h1 = p.title_line()
         labels = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in p.labelled())
         affs = "".join(f'<p align="center">{o}{t}{c}</p>\n' for o, t, c in p.affiliations())
-        blocks = [f"<p>{x}</p>" for x in p.paragraphs()]
-        for extra in p.extras():
-            blocks.insert(rng.randint(1, len(blocks)), extra)
         ad = f'<div class="{self.c("ad")}">【广告】<a href="{u.help}">论文发表</a>、期刊投稿咨询，请联系在线客服</div>'
-        blocks.insert(rng.randint(1, len(blocks)), ad)
-        related = "".join(f'<li><a href="{h}">{esc(t)}</a></li>' for h, t in p.related())
-        recommend = "".join(f'<li><a href="{j.path}">{esc(j.name)}</a></li>' for j in self.ctx.journals[:2])
+        blocks = p.scatter([f"<p>{x}</p>" for x in p.paragraphs()], [*p.extras(), ad])
+        related = li_links(p.related())
+        recommend = li_links(journal_links(self.ctx.journals[:2]))
         main = (
             self.article_crumbs(a, h1)
             + f'<div class="{self.c("art")}">\n<h2>{h1}</h2>\n'
@@ -201,9 +189,9 @@ class FlatTemplate(_Adversarial):
         affs = "".join(f"<center>{o}{t}{c}</center>\n" for o, t, c in p.affiliations())
         segments = list(p.paragraphs())
         seps = p.old_separators() if a.style.template != "modern" else ("<br><br>", "<br />\n<br />")
-        joined = segments[0] + "".join(rng.choice(seps) + s for s in segments[1:])
+        joined = p.joined(segments, seps)
         lines = "".join(f"{label}：{value}<br>\n" for label, value in p.labelled())
-        related = " ".join(f'<a href="{h}">{esc(t)}</a>' for h, t in p.related())
+        related = " ".join(f'<a href="{h}">{t}</a>' for h, t in p.related())
         main = (
             self.article_crumbs(a, h1)
             + f'<div class="{self.c("t")}"><b>{h1}</b></div>\n'

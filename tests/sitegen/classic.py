@@ -10,8 +10,8 @@ import functools
 import random
 from collections.abc import Callable, Sequence
 
-from tests.sitegen.markup import SiteTemplate, attr, charset_of, esc
-from tests.sitegen.model import HOME_JOURNALS, Article, Issue, Journal
+from tests.sitegen.markup import SiteTemplate, attr, charset_of, esc, li_links, lines, page_links
+from tests.sitegen.model import Article, Issue, Journal
 from tests.sitegen.pieces import ArticlePieces
 from tests.sitegen.textrules import BR, NBSP, SOFT_404_H1
 
@@ -34,6 +34,7 @@ class ClassicTemplate(SiteTemplate):
     """Today's markup; URLs come from the context's scheme."""
 
     name = "classic"
+    mobile_link = '<p class="mobile"><a href="{href}">手机版：{title}</a></p>'
 
     # -- chrome -------------------------------------------------------------
 
@@ -74,14 +75,11 @@ class ClassicTemplate(SiteTemplate):
     @functools.cached_property
     def sidebar(self) -> str:
         ctx, u = self.ctx, self.urls
-        hot = "".join(f'<li><a href="{j.path}">{esc(j.name)}</a></li>' for j in ctx.journals[:HOME_JOURNALS])
-        latest = "".join(f'<li><a href="{a.path}">{esc(a.title)}论文</a></li>' for a in ctx.latest)
-        searches = "".join(f'<li><a href="{u.search(q)}">{esc(q)}</a></li>' for q in ("两学一做", "乡村振兴"))
         first_tag = "两学一做"
         return (
-            f'<div class="main-right"><div class="box"><h3>热门期刊</h3><ul>{hot}</ul></div>\n'
-            f'<div class="box"><h3>最新论文</h3><ul>{latest}</ul></div>\n'
-            f'<div class="box"><h3>热门搜索</h3><ul>{searches}'
+            f'<div class="main-right"><div class="box"><h3>热门期刊</h3><ul>{li_links(ctx.hot_journals())}</ul></div>\n'
+            f'<div class="box"><h3>最新论文</h3><ul>{li_links(ctx.latest_articles())}</ul></div>\n'
+            f'<div class="box"><h3>热门搜索</h3><ul>{li_links(ctx.hot_searches())}'
             f'<li><a href="{u.tag(first_tag)}">{first_tag}</a></li>'
             f'<li><a href="{u.download(ctx.doc_article.id)}" rel="nofollow">下载：{esc(ctx.doc_article.title)}</a></li>'
             "</ul></div>\n"
@@ -89,17 +87,14 @@ class ClassicTemplate(SiteTemplate):
             '<img src="/static/img/ad1.jpg" alt="论文发表咨询" /></a></div></div>\n'
         )
 
-    def pages_div(self, page: int, total: int, url_of: Callable[[int], str] | None) -> str:
-        """Pagination links; ``a.next`` (下一页) only when a next page exists."""
+    def pager(self, page: int, total: int, url_of: Callable[[int], str] | None = None) -> str:
+        """Pagination links, on every listing; ``a.next`` (下一页) only when a next page exists."""
         if total <= 1 or url_of is None:
             return '<div class="pages"><span class="cur">当前页</span></div>'
-        parts = []
-        if page > 1:
-            parts.append(f'<a class="prev" href="{url_of(page - 1)}">上一页</a>')
-        for p in range(1, total + 1):
-            parts.append(f'<span class="cur">{p}</span>' if p == page else f'<a href="{url_of(p)}">{p}</a>')
-        if page < total:
-            parts.append(f'<a class="next" href="{url_of(page + 1)}">下一页</a>')
+        parts = page_links(
+            page, total, url_of, current='<span class="cur">{n}</span>',
+            prev='<a class="prev" href="{href}">上一页</a>', next_='<a class="next" href="{href}">下一页</a>',
+        )  # fmt: skip
         return f'<div class="pages">{"".join(parts)}</div>'
 
     def list_page(self, title: str, position: str, left: str) -> str:
@@ -109,37 +104,28 @@ class ClassicTemplate(SiteTemplate):
         )
         return self.page(title, main)
 
+    def journal_list(self, journals: Sequence[Journal]) -> str:
+        return '<div class="journal-list">' + "".join(f'<a href="{j.path}">{esc(j.name)}</a>' for j in journals) + "</div>"
+
     # -- listings -----------------------------------------------------------
 
     def soft_404(self) -> str:
         main = f'<div class="main-left"><h1 class="title">{SOFT_404_H1}</h1><p><a href="/">返回首页</a></p></div>\n'
-        return self.page("页面不存在 - 期刊图书馆", main)
+        return self.page(self.title("页面不存在"), main)
 
     def home(self, journals: Sequence[Journal], mobile: Article | None) -> str:
-        left = (
-            '<div class="journal-list">'
-            + "".join(f'<a href="{j.path}">{esc(j.name)}</a>' for j in journals)
-            + f'</div><p><a href="{self.urls.home_more}">更多期刊</a></p>'
-            + (f'<p class="mobile"><a href="{self.urls.mobile(mobile.path)}">手机版：{esc(mobile.title)}</a></p>'
-               if mobile else "")
-            + self.pages_div(1, 1, None)
-        )
+        left = self.journal_list(journals) + f'<p><a href="{self.urls.home_more}">更多期刊</a></p>'
+        left += self.mobile_links([mobile] if mobile else []) + self.pager(1, 1)
         return self.list_page("期刊图书馆 - 期刊论文在线阅读", "首页", left)
 
     def journal_index(self, journals: Sequence[Journal], page: int, total: int) -> str:
-        left = (
-            '<div class="journal-list">'
-            + "".join(f'<a href="{j.path}">{esc(j.name)}</a>' for j in journals)
-            + "</div>"
-            + self.pages_div(page, total, lambda k: self.urls.paged(self.urls.home_more, k))
-        )
-        title = "期刊大全 - 期刊图书馆" if page == 1 else f"期刊大全 第{page}页 - 期刊图书馆"
-        return self.list_page(title, "期刊大全", left)
+        left = self.journal_list(journals) + self.paged(self.urls.home_more, page, total)
+        return self.list_page(self.title("期刊大全", page), "期刊大全", left)
 
     def journal_page(self, journal: Journal) -> str:
         issues_html = "".join(f'<li><a href="{iss.path}">{iss.crumb}</a></li>' for iss in reversed(journal.issues))
-        left = f'<h2>{esc(journal.name)}</h2><ul class="issue-list">{issues_html}</ul>{self.pages_div(1, 1, None)}'
-        return self.list_page(f"{esc(journal.name)} - 期刊图书馆", esc(journal.name), left)
+        left = f'<h2>{esc(journal.name)}</h2><ul class="issue-list">{issues_html}</ul>{self.pager(1, 1)}'
+        return self.list_page(self.title(esc(journal.name)), esc(journal.name), left)
 
     def issue_page(
         self, issue: Issue, entries: Sequence[tuple[str, str, str]], mobiles: Sequence[Article], page: int, total: int
@@ -149,40 +135,23 @@ class ClassicTemplate(SiteTemplate):
             f'<li><a href="{href}">{esc(text)}</a>' + (f"<span>{esc(who)}</span>" if who else "") + "</li>"
             for href, text, who in entries
         )
-        left = f'<ul class="article-list">{items}</ul>'
-        if page == 1:
-            left += "".join(
-                f'<p class="mobile"><a href="{self.urls.mobile(a.path)}">手机版：{esc(a.title)}</a></p>' for a in mobiles
-            )
-        left += self.pages_div(page, total, lambda k: self.urls.paged(issue.path, k))
-        title = f"{esc(j.name)}{issue.crumb}" + ("" if page == 1 else f" 第{page}页") + " - 期刊图书馆"
+        left = f'<ul class="article-list">{items}</ul>' + (self.mobile_links(mobiles) if page == 1 else "")
+        left += self.paged(issue.path, page, total)
         position = f'<a href="{j.path}">{esc(j.name)}</a> &gt; {issue.crumb}'
-        return self.list_page(title, position, left)
+        return self.list_page(self.title(f"{esc(j.name)}{issue.crumb}", page), position, left)
 
     # -- the article page ---------------------------------------------------
 
     def article_page(self, article: Article, rng: random.Random, by_id: dict[str, Article]) -> str:
         p = ArticlePieces(article, rng, self.ctx, by_id)
-        a, st = article, article.style
         h1 = p.title_line()
         body_html, first_para = self.content(p)
         description = first_para.replace(BR, "").replace(NBSP, " ")[:60] + "..."
-        head_extra = ""
-        if self.urls.canonical:
-            canonical = {"root": a.path, "bare": f"{a.id}.html", "dotdot": f"../paper/{a.id}.html"}[st.canonical]
-            head_extra += f'<link rel="canonical" href="{canonical}" />\n'
-        head_extra += (
-            f'<meta name="keywords" content="{attr(a.title)},{attr(",".join(a.tags))}" />\n'
-            f'<meta name="description" content="{attr(description)}" />\n'
-        )
-        j, iss = a.journal, a.issue
-        issue_crumb = "" if a.null_year else f' &gt; <a href="{iss.path}">{iss.crumb}</a>'
-        info = "".join(f"<p>{label}：{value}</p>\n" for label, value in p.labelled())
+        head_extra = self.article_head(article, " />") + f'<meta name="description" content="{attr(description)}" />\n'
+        info = lines(f"<p>{label}：{value}</p>" for label, value in p.labelled())
         tags = "".join(f"{s};" for s in p.tag_slots())
-        related = "".join(f'<li><a href="{href}">{esc(title)}</a></li>' for href, title in p.related())
         main = (
-            f'<div class="position">当前位置：<a href="/">首页</a> &gt; <a href="{j.path}">{esc(j.name)}</a>'
-            f"{issue_crumb} &gt; {h1}</div>\n"
+            f'<div class="position">当前位置：<a href="/">首页</a>{self.journal_crumbs(article)} &gt; {h1}</div>\n'
             '<div class="main-left"><div class="article">\n'
             f'<h1 class="title">{h1}</h1>\n'
             "<div class=\"ad ad-top\"><script type=\"text/javascript\">show_ad('art_top');</script></div>\n"
@@ -190,34 +159,19 @@ class ClassicTemplate(SiteTemplate):
             f'<div class="paper-info">\n{info}</div>\n'
             f'<div class="tags">标签：{tags}</div>\n'
             f'<div class="bottom-title">{h1}</div>\n'
-            f'<div class="down"><a href="{self.urls.download(a.id)}" rel="nofollow">下载Doc文档</a></div>\n'
-            f'<div class="related"><h3>猜你喜欢</h3><ul>{related}</ul></div>\n'
+            f'<div class="down"><a href="{self.urls.download(article.id)}" rel="nofollow">下载Doc文档</a></div>\n'
+            f'<div class="related"><h3>猜你喜欢</h3><ul>{li_links(p.related())}</ul></div>\n'
             "</div></div>\n"
             f"{self.sidebar}"
         )
-        return self.page(f"{h1} - 期刊图书馆", main, charset=charset_of(a), head_extra=head_extra)
+        return self.page(self.title(h1), main, charset=charset_of(article), head_extra=head_extra)
 
     def content(self, p: ArticlePieces) -> tuple[str, str]:
-        st, rng = p.a.style, p.rng
         paras = p.paragraphs()
         extras = p.extras()
-        html_out = "".join(
-            f'<p style="text-align:center;">{opened}{text}{closed}</p>\n' for opened, text, closed in p.affiliations()
-        )
-        if st.template == "modern":
-            blocks = [f"<p>{para}</p>" for para in paras]
-            for extra in extras:
-                blocks.insert(rng.randint(1, len(blocks)), extra)
-            html_out += "".join(f"{b}\n" for b in blocks)
+        html_out = lines(f'<p style="text-align:center;">{opened}{text}{closed}</p>' for opened, text, closed in p.affiliations())
+        if p.a.style.template == "modern":
+            html_out += lines(p.scatter([f"<p>{para}</p>" for para in paras], extras))
         else:
-            tag = "p" if st.template == "old_p" else "div"
-            p.q.add(f"template_{st.template}")
-            seps = p.old_separators()
-            joined = paras[0]
-            for para in paras[1:]:
-                joined += rng.choice(seps) + para
-            if st.old_trailing_br:
-                joined += "<br /><br />"
-                p.q.add("old_trailing_br")
-            html_out += f"<{tag}>{joined}</{tag}>\n" + "".join(f"{e}\n" for e in extras)
+            html_out += p.old_body(paras, extras)
         return html_out, p.a.paragraphs[0]

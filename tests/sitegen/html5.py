@@ -13,8 +13,8 @@ import functools
 import random
 from collections.abc import Callable, Sequence
 
-from tests.sitegen.markup import SiteTemplate, attr, charset_of, esc, meaningless_class
-from tests.sitegen.model import HOME_JOURNALS, Article, Issue, Journal
+from tests.sitegen.markup import SiteTemplate, charset_of, esc, journal_links, li_links, lines, meaningless_class, page_links
+from tests.sitegen.model import Article, Issue, Journal
 from tests.sitegen.pieces import ArticlePieces
 
 
@@ -26,6 +26,9 @@ class Html5Template(SiteTemplate):
     """New markup over the same pieces; the reader sees the same lines in the same order (labels moved up)."""
 
     name = "html5"
+    site_suffix = "_期刊图书馆"
+    page_suffix = "_第{}页"
+    mobile_link = '<p><a href="{href}">手机阅读：{title}</a></p>'
 
     def page(self, title: str, main: str, *, charset: str | None = "utf-8", head_extra: str = "") -> str:
         u = self.urls
@@ -54,14 +57,11 @@ class Html5Template(SiteTemplate):
     @functools.cached_property
     def sidebar(self) -> str:
         ctx, u = self.ctx, self.urls
-        hot = "".join(f'<li><a href="{j.path}">{esc(j.name)}</a></li>' for j in ctx.journals[:HOME_JOURNALS])
-        latest = "".join(f'<li><a href="{a.path}">{esc(a.title)}论文</a></li>' for a in ctx.latest)
-        searches = "".join(f'<li><a href="{u.search(q)}">{esc(q)}</a></li>' for q in ("两学一做", "乡村振兴"))
         return (
             f'<aside class="{_c("side")}">\n'
-            f'<section class="{_c("box")}"><h3>热门期刊</h3><ul>{hot}</ul></section>\n'
-            f'<section class="{_c("box")}"><h3>最新论文</h3><ul>{latest}</ul></section>\n'
-            f'<section class="{_c("box")}"><h3>热门搜索</h3><ul>{searches}'
+            f'<section class="{_c("box")}"><h3>热门期刊</h3><ul>{li_links(ctx.hot_journals())}</ul></section>\n'
+            f'<section class="{_c("box")}"><h3>最新论文</h3><ul>{li_links(ctx.latest_articles())}</ul></section>\n'
+            f'<section class="{_c("box")}"><h3>热门搜索</h3><ul>{li_links(ctx.hot_searches())}'
             f'<li><a href="{u.tag("两学一做")}">两学一做</a></li>'
             f'<li><a href="{u.download(ctx.doc_article.id)}" rel="nofollow">下载：{esc(ctx.doc_article.title)}</a></li>'
             "</ul></section>\n"
@@ -72,10 +72,7 @@ class Html5Template(SiteTemplate):
     def pager(self, page: int, total: int, url_of: Callable[[int], str]) -> str:
         if total <= 1:
             return ""
-        parts = [f'<a href="{url_of(page - 1)}">上一页</a>'] if page > 1 else []
-        parts += [f"<b>{p}</b>" if p == page else f'<a href="{url_of(p)}">{p}</a>' for p in range(1, total + 1)]
-        if page < total:
-            parts.append(f'<a href="{url_of(page + 1)}">下一页</a>')
+        parts = page_links(page, total, url_of, current="<b>{n}</b>")
         return f'<nav class="{_c("pager")}">{" ".join(parts)}</nav>'
 
     def list_page(self, title: str, crumbs: str, inner: str) -> str:
@@ -90,27 +87,22 @@ class Html5Template(SiteTemplate):
             f'<main class="{_c("main")}"><section class="{_c("empty")}"><h2>抱歉！您访问的页面不存在或已被删除</h2>'
             '<p>请检查网址是否正确，或<a href="/">返回首页</a>继续浏览。</p></section></main>\n'
         )
-        return self.page("页面未找到_期刊图书馆", main)
+        return self.page(self.title("页面未找到"), main)
 
     def home(self, journals: Sequence[Journal], mobile: Article | None) -> str:
-        items = "".join(f'<li><a href="{j.path}">{esc(j.name)}</a></li>' for j in journals)
-        inner = f'<h2>推荐期刊</h2><ul class="{_c("journals")}">{items}</ul>'
-        inner += f'<p><a href="{self.urls.home_more}">更多期刊 »</a></p>'
-        if mobile:
-            inner += f'<p><a href="{self.urls.mobile(mobile.path)}">手机阅读：{esc(mobile.title)}</a></p>'
+        inner = f'<h2>推荐期刊</h2><ul class="{_c("journals")}">{li_links(journal_links(journals))}</ul>'
+        inner += f'<p><a href="{self.urls.home_more}">更多期刊 »</a></p>' + self.mobile_links([mobile] if mobile else [])
         return self.list_page("期刊图书馆_期刊论文在线阅读", "", inner)
 
     def journal_index(self, journals: Sequence[Journal], page: int, total: int) -> str:
-        items = "".join(f'<li><a href="{j.path}">{esc(j.name)}</a></li>' for j in journals)
-        inner = f'<h2>期刊导航</h2><ul class="{_c("journals")}">{items}</ul>'
-        inner += self.pager(page, total, lambda k: self.urls.paged(self.urls.home_more, k))
-        title = "期刊导航_期刊图书馆" if page == 1 else f"期刊导航_第{page}页_期刊图书馆"
-        return self.list_page(title, " &gt; 期刊导航", inner)
+        inner = f'<h2>期刊导航</h2><ul class="{_c("journals")}">{li_links(journal_links(journals))}</ul>'
+        inner += self.paged(self.urls.home_more, page, total)
+        return self.list_page(self.title("期刊导航", page), " &gt; 期刊导航", inner)
 
     def journal_page(self, journal: Journal) -> str:
-        items = "".join(f'<li><a href="{iss.path}">{iss.crumb}</a></li>' for iss in reversed(journal.issues))
+        items = li_links((iss.path, iss.crumb) for iss in reversed(journal.issues))
         inner = f'<h2>{esc(journal.name)}</h2><h3>往期目录</h3><ul class="{_c("issues")}">{items}</ul>'
-        return self.list_page(f"{esc(journal.name)}_期刊图书馆", f" &gt; {esc(journal.name)}", inner)
+        return self.list_page(self.title(esc(journal.name)), f" &gt; {esc(journal.name)}", inner)
 
     def issue_page(
         self, issue: Issue, entries: Sequence[tuple[str, str, str]], mobiles: Sequence[Article], page: int, total: int
@@ -121,39 +113,24 @@ class Html5Template(SiteTemplate):
             for href, text, who in entries
         )
         inner = f'<h2>{esc(j.name)} {issue.crumb}</h2><ul class="{_c("articles")}">{items}</ul>'
-        if page == 1:
-            inner += "".join(
-                f'<p><a href="{self.urls.mobile(a.path)}">手机阅读：{esc(a.title)}</a></p>' for a in mobiles
-            )
-        inner += self.pager(page, total, lambda k: self.urls.paged(issue.path, k))
-        title = f"{esc(j.name)}{issue.crumb}" + ("" if page == 1 else f"_第{page}页") + "_期刊图书馆"
+        inner += (self.mobile_links(mobiles) if page == 1 else "") + self.paged(issue.path, page, total)
         crumbs = f' &gt; <a href="{j.path}">{esc(j.name)}</a> &gt; {issue.crumb}'
-        return self.list_page(title, crumbs, inner)
+        return self.list_page(self.title(f"{esc(j.name)}{issue.crumb}", page), crumbs, inner)
 
     # -- the article page ---------------------------------------------------
 
     def article_page(self, article: Article, rng: random.Random, by_id: dict[str, Article]) -> str:
         p = ArticlePieces(article, rng, self.ctx, by_id)
-        a, st, q = article, article.style, article.quirks
         h1 = p.title_line()
         colon = rng.choice(("：", ":", ": "))
-        q.add("label_colon_" + {"：": "full", ":": "half", ": ": "half_space"}[colon])
+        p.q.add("label_colon_" + {"：": "full", ":": "half", ": ": "half_space"}[colon])
         labels = "".join(f"<li>{label}{colon}{value}</li>" for label, value in p.labelled())
-        head_extra = ""
-        if self.urls.canonical:
-            canonical = {"root": a.path, "bare": f"{a.id}.html", "dotdot": f"../paper/{a.id}.html"}[st.canonical]
-            head_extra += f'<link rel="canonical" href="{canonical}">\n'
-        head_extra += f'<meta name="keywords" content="{attr(a.title)},{attr(",".join(a.tags))}">\n'
-        j, iss = a.journal, a.issue
-        issue_crumb = "" if a.null_year else f' &gt; <a href="{iss.path}">{iss.crumb}</a>'
         body = self.body(p)
         tags = "".join(f"{s};" for s in p.tag_slots())
-        related = "".join(f'<li><a href="{href}">{esc(title)}</a></li>' for href, title in p.related())
         u = self.urls
         main = (
             f'<main class="{_c("main")}">\n'
-            f'<nav class="{_c("crumb")}">您的位置：<a href="/">首页</a> &gt; <a href="{j.path}">{esc(j.name)}</a>'
-            f"{issue_crumb} &gt; <span>{h1}</span></nav>\n"
+            f'<nav class="{_c("crumb")}">您的位置：<a href="/">首页</a>{self.journal_crumbs(article)} &gt; <span>{h1}</span></nav>\n'
             f'<article class="{_c("paper")}">\n'
             f'<header class="{_c("head")}"><h1 class="{_c("h")}">{h1}</h1>\n'
             f'<div class="{_c("src")}">来源：期刊图书馆</div>\n'
@@ -165,41 +142,30 @@ class Html5Template(SiteTemplate):
             f'<div class="{_c("promo")}"><a href="{u.help}">【推荐】职称论文发表、期刊投稿指导，快速见刊</a></div>\n'
             f'<div class="{_c("kw")}">标签{colon}{tags}</div>\n'
             f'<footer class="{_c("tail")}"><p>{h1}</p>\n'
-            f'<p><a href="{u.download(a.id)}" rel="nofollow">下载Doc文档</a></p></footer>\n'
+            f'<p><a href="{u.download(article.id)}" rel="nofollow">下载Doc文档</a></p></footer>\n'
             "</article>\n"
-            f'<section class="{_c("more")}"><h3>猜你喜欢</h3><ul>{related}</ul></section>\n'
+            f'<section class="{_c("more")}"><h3>猜你喜欢</h3><ul>{li_links(p.related())}</ul></section>\n'
             "</main>\n"
             f"{self.sidebar}"
         )
-        return self.page(f"{h1}_期刊图书馆", main, charset=charset_of(a), head_extra=head_extra)
+        return self.page(self.title(h1), main, charset=charset_of(article), head_extra=self.article_head(article))
 
     def body(self, p: ArticlePieces) -> str:
         """Affiliations centred, then the paragraphs as ``<section>``s or as ``<p>``s in a div."""
-        st, rng, q = p.a.style, p.rng, p.a.quirks
+        rng, q = p.rng, p.q
         paras = p.paragraphs()
         extras = p.extras()
         centre = rng.choice(("center", "align"))
         q.add(f"centre_{centre}")
-        affs = "".join(
-            f"<center>{o}{t}{c}</center>\n" if centre == "center" else f'<p align="center">{o}{t}{c}</p>\n'
+        affs = lines(
+            f"<center>{o}{t}{c}</center>" if centre == "center" else f'<p align="center">{o}{t}{c}</p>'
             for o, t, c in p.affiliations()
         )
-        if st.template == "modern":
+        if p.a.style.template == "modern":
             as_sections = rng.random() < 0.5
             q.add("paragraphs_" + ("section" if as_sections else "p_in_div"))
             blocks = [f'<section class="{_c("para")}">{x}</section>' if as_sections else f"<p>{x}</p>" for x in paras]
-            for extra in extras:
-                blocks.insert(rng.randint(1, len(blocks)), extra)
-            inner = "".join(f"{b}\n" for b in blocks)
+            inner = lines(p.scatter(blocks, extras))
         else:
-            q.add(f"template_{st.template}")
-            seps = p.old_separators()
-            joined = paras[0]
-            for para in paras[1:]:
-                joined += rng.choice(seps) + para
-            if st.old_trailing_br:
-                joined += "<br /><br />"
-                q.add("old_trailing_br")
-            tag = "p" if st.template == "old_p" else "div"
-            inner = f"<{tag}>{joined}</{tag}>\n" + "".join(f"{e}\n" for e in extras)
+            inner = p.old_body(paras, extras)
         return f'<section class="{_c("body")}">\n{affs}<div class="{_c("text")}">\n{inner}</div>\n</section>\n'

@@ -10,8 +10,9 @@ committed site byte-identical.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
-from tests.sitegen.markup import SiteContext
+from tests.sitegen.markup import SiteContext, esc, lines
 from tests.sitegen.model import TAG_SLOTS, Article
 from tests.sitegen.noise import Noise, html_text, inject_noise
 from tests.sitegen.textrules import (
@@ -148,6 +149,31 @@ class ArticlePieces:
             "ws": ("<br />\n<br />", "<br/> <br/>", "<br />\n\n<br />\n"),
         }[st.old_sep]
 
+    def scatter(self, blocks: list[str], extras: Sequence[str]) -> list[str]:
+        """``blocks`` with each extra put between them (never first) where the draws say."""
+        for extra in extras:
+            blocks.insert(self.rng.randint(1, len(blocks)), extra)
+        return blocks
+
+    def joined(self, segments: Sequence[str], separators: Sequence[str]) -> str:
+        """The segments with one of ``separators`` (drawn each time) between each two."""
+        return segments[0] + "".join(self.rng.choice(separators) + s for s in segments[1:])
+
+    def trailing_br(self) -> str:
+        """The ``<br>`` run some old bodies end with (quirk recorded), or nothing."""
+        if not self.a.style.old_trailing_br:
+            return ""
+        self.q.add("old_trailing_br")
+        return "<br /><br />"
+
+    def old_body(self, paragraphs: Sequence[str], extras: Sequence[str]) -> str:
+        """An old template's body: one ``<p>`` or ``<div>`` of ``<br>``-split paragraphs, the extras after it."""
+        template = self.a.style.template
+        self.q.add(f"template_{template}")
+        text = self.joined(paragraphs, self.old_separators()) + self.trailing_br()
+        tag = "p" if template == "old_p" else "div"
+        return f"<{tag}>{text}</{tag}>\n" + lines(extras)
+
     def labelled(self) -> list[tuple[str, str]]:
         """The 论文作者 / 论文发表刊物 / 论文发表时间 lines present on this page, as (label, value HTML)."""
         a, st, rng = self.a, self.a.style, self.rng
@@ -198,8 +224,8 @@ class ArticlePieces:
         return slots + ["  "] * max(0, TAG_SLOTS - len(slots))
 
     def related(self) -> list[tuple[str, str]]:
-        """猜你喜欢: (href with a tracking query, title) of related articles."""
-        items = [(f"{self.by_id[rid].path}?from=related", self.by_id[rid].title) for rid in self.a.related]
+        """猜你喜欢: (href with a tracking query, title as HTML) of related articles."""
+        items = [(f"{self.by_id[rid].path}?from=related", esc(self.by_id[rid].title)) for rid in self.a.related]
         if items:
             self.q.add("related_query")
         return items

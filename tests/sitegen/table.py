@@ -12,8 +12,8 @@ import functools
 import random
 from collections.abc import Callable, Sequence
 
-from tests.sitegen.markup import SiteTemplate, attr, charset_of, esc
-from tests.sitegen.model import HOME_JOURNALS, Article, Issue, Journal
+from tests.sitegen.markup import SiteTemplate, charset_of, esc, lines, page_links
+from tests.sitegen.model import Article, Issue, Journal
 from tests.sitegen.pieces import ArticlePieces
 
 _TABLE = '<table width="960" border="0" align="center" cellpadding="0" cellspacing="0">'
@@ -23,6 +23,8 @@ class TableTemplate(SiteTemplate):
     """Nested tables, ``<font>`` and ``<center>``; no class names at all."""
 
     name = "table"
+    page_suffix = "(第{}页)"
+    mobile_link = '<p><a href="{href}">手机版：{title}</a></p>\n'
 
     def page(self, title: str, main: str, *, charset: str | None = "utf-8", head_extra: str = "") -> str:
         u = self.urls
@@ -49,13 +51,11 @@ class TableTemplate(SiteTemplate):
     @functools.cached_property
     def sidebar(self) -> str:
         ctx, u = self.ctx, self.urls
-        rows = [("热门期刊", [(j.path, esc(j.name)) for j in ctx.journals[:HOME_JOURNALS]]),
-                ("最新论文", [(a.path, f"{esc(a.title)}论文") for a in ctx.latest]),
-                ("热门搜索", [(u.search(q), q) for q in ("两学一做", "乡村振兴")]
-                 + [(u.tag("两学一做"), "两学一做"),
-                    (u.download(ctx.doc_article.id), f"下载：{esc(ctx.doc_article.title)}")])]
+        boxes = [("热门期刊", ctx.hot_journals()), ("最新论文", ctx.latest_articles()),
+                 ("热门搜索", ctx.hot_searches() + [(u.tag("两学一做"), "两学一做"),
+                                                 (u.download(ctx.doc_article.id), f"下载：{esc(ctx.doc_article.title)}")])]
         out = ""
-        for head, links in rows:
+        for head, links in boxes:
             cells = "<br>".join(f'<a href="{href}">{text}</a>' for href, text in links)
             out += f'<table width="100%" border="1"><tr><td bgcolor="#DDEEFF"><b>{head}</b></td></tr>' \
                    f"<tr><td>{cells}</td></tr></table>\n"
@@ -72,12 +72,7 @@ class TableTemplate(SiteTemplate):
     def pager(self, page: int, total: int, url_of: Callable[[int], str]) -> str:
         if total <= 1:
             return ""
-        parts = [f"共{total}页"]
-        if page > 1:
-            parts.append(f'<a href="{url_of(page - 1)}">上一页</a>')
-        parts += [f"[{p}]" if p == page else f'<a href="{url_of(p)}">[{p}]</a>' for p in range(1, total + 1)]
-        if page < total:
-            parts.append(f'<a href="{url_of(page + 1)}">下一页</a>')
+        parts = [f"共{total}页", *page_links(page, total, url_of, current="[{n}]", other='<a href="{href}">[{n}]</a>')]
         return f'<table width="100%"><tr><td align="center">{" ".join(parts)}</td></tr></table>\n'
 
     def link_rows(self, links: Sequence[tuple[str, str, str]]) -> str:
@@ -91,61 +86,45 @@ class TableTemplate(SiteTemplate):
             "您访问的页面不存在，可能已被删除或更名！</font><br><br>"
             '<a href="/">点击返回首页</a></td></tr></table>\n'
         )
-        return self.page("出错了 - 期刊图书馆", main)
+        return self.page(self.title("出错了"), main)
 
     def home(self, journals: Sequence[Journal], mobile: Article | None) -> str:
         left = self.link_rows([(j.path, j.name, "") for j in journals])
         left += f'<p align="right"><a href="{self.urls.home_more}">更多期刊&gt;&gt;</a></p>\n'
-        if mobile:
-            left += f'<p><a href="{self.urls.mobile(mobile.path)}">手机版：{esc(mobile.title)}</a></p>\n'
+        left += self.mobile_links([mobile] if mobile else [])
         return self.page("期刊图书馆 - 期刊论文在线阅读", self.frame("", left))
 
     def journal_index(self, journals: Sequence[Journal], page: int, total: int) -> str:
-        left = self.link_rows([(j.path, j.name, "") for j in journals])
-        left += self.pager(page, total, lambda k: self.urls.paged(self.urls.home_more, k))
-        title = "期刊大全 - 期刊图书馆" if page == 1 else f"期刊大全(第{page}页) - 期刊图书馆"
-        return self.page(title, self.frame(" &gt;&gt; 期刊大全", left))
+        left = self.link_rows([(j.path, j.name, "") for j in journals]) + self.paged(self.urls.home_more, page, total)
+        return self.page(self.title("期刊大全", page), self.frame(" &gt;&gt; 期刊大全", left))
 
     def journal_page(self, journal: Journal) -> str:
         left = f'<font size="4"><b>{esc(journal.name)}</b></font>\n'
         left += self.link_rows([(iss.path, iss.crumb, "") for iss in reversed(journal.issues)])
-        return self.page(f"{esc(journal.name)} - 期刊图书馆", self.frame(f" &gt;&gt; {esc(journal.name)}", left))
+        return self.page(self.title(esc(journal.name)), self.frame(f" &gt;&gt; {esc(journal.name)}", left))
 
     def issue_page(
         self, issue: Issue, entries: Sequence[tuple[str, str, str]], mobiles: Sequence[Article], page: int, total: int
     ) -> str:
         j = issue.journal
-        left = self.link_rows(entries)
-        if page == 1:
-            left += "".join(f'<p><a href="{self.urls.mobile(a.path)}">手机版：{esc(a.title)}</a></p>\n' for a in mobiles)
-        left += self.pager(page, total, lambda k: self.urls.paged(issue.path, k))
-        title = f"{esc(j.name)}{issue.crumb}" + ("" if page == 1 else f"(第{page}页)") + " - 期刊图书馆"
+        left = self.link_rows(entries) + (self.mobile_links(mobiles) if page == 1 else "")
+        left += self.paged(issue.path, page, total)
         crumbs = f' &gt;&gt; <a href="{j.path}">{esc(j.name)}</a> &gt;&gt; {issue.crumb}'
-        return self.page(title, self.frame(crumbs, left))
+        return self.page(self.title(f"{esc(j.name)}{issue.crumb}", page), self.frame(crumbs, left))
 
     # -- the article page ---------------------------------------------------
 
     def article_page(self, article: Article, rng: random.Random, by_id: dict[str, Article]) -> str:
         p = ArticlePieces(article, rng, self.ctx, by_id)
-        a, st, q = article, article.style, article.quirks
         h1 = p.title_line()
-        affs = "".join(f"<center>{o}{t}{c}</center>\n" for o, t, c in p.affiliations())
+        affs = lines(f"<center>{o}{t}{c}</center>" for o, t, c in p.affiliations())
         body = self.body(p)
         suffix = rng.choice(("", "："))
-        q.add("label_cell" + ("_colon" if suffix else ""))
-        cells = [(label, value) for label, value in p.labelled()]
-        cells.append(("标签", "".join(f"{s};" for s in p.tag_slots())))
-        info = "".join(f'<tr><td width="110" bgcolor="#F3F3F3">{label}{suffix}</td><td>{value}</td></tr>\n'
-                       for label, value in cells)
-        related = "<br>".join(f'<a href="{href}">{esc(title)}</a>' for href, title in p.related())
-        head_extra = ""
-        if self.urls.canonical:
-            canonical = {"root": a.path, "bare": f"{a.id}.html", "dotdot": f"../paper/{a.id}.html"}[st.canonical]
-            head_extra += f'<link rel="canonical" href="{canonical}">\n'
-        head_extra += f'<meta name="keywords" content="{attr(a.title)},{attr(",".join(a.tags))}">\n'
-        j, iss = a.journal, a.issue
-        crumbs = f' &gt; <a href="{j.path}">{esc(j.name)}</a>'
-        crumbs += ("" if a.null_year else f' &gt; <a href="{iss.path}">{iss.crumb}</a>') + f" &gt; {h1}"
+        p.q.add("label_cell" + ("_colon" if suffix else ""))
+        cells = [*p.labelled(), ("标签", "".join(f"{s};" for s in p.tag_slots()))]
+        info = lines(f'<tr><td width="110" bgcolor="#F3F3F3">{label}{suffix}</td><td>{value}</td></tr>'
+                     for label, value in cells)
+        related = "<br>".join(f'<a href="{href}">{title}</a>' for href, title in p.related())
         left = (
             '<table width="100%" border="0" cellpadding="6">\n'
             f'<tr><td align="center"><font size="5"><b>{h1}</b></font></td></tr>\n'
@@ -154,30 +133,21 @@ class TableTemplate(SiteTemplate):
             "</table>\n"
             f'<table width="100%" border="1" cellpadding="4" cellspacing="0">\n{info}</table>\n'
             f'<table width="100%"><tr><td align="center">{h1}</td></tr>\n'
-            f'<tr><td align="center"><a href="{self.urls.download(a.id)}">下载Doc文档</a></td></tr></table>\n'
+            f'<tr><td align="center"><a href="{self.urls.download(article.id)}">下载Doc文档</a></td></tr></table>\n'
             f'<table width="100%" border="0"><tr><td><b>猜你喜欢</b></td></tr><tr><td>{related}</td></tr></table>\n'
         )
-        return self.page(f"{h1} - 期刊图书馆", self.frame(crumbs, left), charset=charset_of(a), head_extra=head_extra)
+        page = self.frame(f"{self.journal_crumbs(article)} &gt; {h1}", left)
+        return self.page(self.title(h1), page, charset=charset_of(article), head_extra=self.article_head(article))
 
     def body(self, p: ArticlePieces) -> str:
         """Every paragraph and every extra in one cell, separated by ``<br><br>`` (or the old runs)."""
-        st, rng, q = p.a.style, p.rng, p.a.quirks
         paras = p.paragraphs()
         extras = [_inline(e) for e in p.extras()]
         seps: tuple[str, ...] = ("<br><br>", "<br /><br />")
-        if st.template != "modern":
-            q.add(f"template_{st.template}")
+        if p.a.style.template != "modern":
+            p.q.add(f"template_{p.a.style.template}")
             seps = p.old_separators()
-        segments = list(paras)
-        for extra in extras:
-            segments.insert(rng.randint(1, len(segments)), extra)
-        joined = segments[0]
-        for segment in segments[1:]:
-            joined += rng.choice(seps) + segment
-        if st.old_trailing_br:
-            joined += "<br /><br />"
-            q.add("old_trailing_br")
-        return joined
+        return p.joined(p.scatter(list(paras), extras), seps) + p.trailing_br()
 
 
 def _inline(extra: str) -> str:
