@@ -26,11 +26,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from pipelines import layout
+from pipelines import layout, leases
 from pipelines.layout import check_name, open_filesystem
 from pipelines.records import CLEANING_RULES_VERSION, SCHEMA_VERSION
 
-__all__ = ["DatasetWriteError", "DatasetWriter", "check_safe_name", "check_writable", "open_filesystem", "write_atomic"]
+__all__ = ["DatasetWriteError", "DatasetWriter", "check_safe_name", "check_writable", "open_filesystem", "publish_files",
+           "write_atomic"]
 
 check_safe_name = check_name
 """The one name validator (:func:`pipelines.layout.check_name`), under the name older callers use."""
@@ -57,7 +58,6 @@ class DatasetWriteError(OSError):
     def __str__(self) -> str:
         return str(self.args[1])
 
-
 def _errno_in(text: str) -> int | None:
     found = re.search(r"errno[ =]?(\d+)", text, re.IGNORECASE)
     return int(found.group(1)) if found else None
@@ -81,7 +81,7 @@ def _sync(filesystem: pafs.FileSystem, temp: str, final: str) -> None:
             raise DatasetWriteError(final, exc) from exc
 
 
-def _publish(filesystem: pafs.FileSystem, moves: list[tuple[str, str]]) -> None:
+def publish_files(filesystem: pafs.FileSystem, moves: list[tuple[str, str]]) -> None:
     """Rename synced files into place, then sync their folders once each.
 
     The renames come together, after every file was synced: a process killed in between
@@ -118,7 +118,7 @@ def write_atomic(root: str | Path, relative: str, data: bytes) -> str:
         _discard(filesystem, temp)
         raise DatasetWriteError(final, exc) from exc
     _sync(filesystem, temp, final)
-    _publish(filesystem, [(temp, final)])
+    publish_files(filesystem, [(temp, final)])
     return final
 
 
@@ -179,7 +179,7 @@ class _OpenFile:
 
     def commit(self) -> str:
         self.seal()
-        _publish(self.filesystem, [(self.temp_path, self.final_path)])
+        publish_files(self.filesystem, [(self.temp_path, self.final_path)])
         return self.final_path
 
     def discard(self) -> None:
@@ -205,8 +205,11 @@ class DatasetWriter:
         max_rows_per_file: int = 100_000,
         max_buffer_bytes: int = 64 * 1024 * 1024,
         metadata: Mapping[str, str] | None = None,
+        honour_compaction: bool = True,
     ) -> None:
         self.filesystem, self.root = open_filesystem(root)
+        self.dataset_root = str(root).rstrip("/").rsplit("/", 1)[0] if honour_compaction else None
+        """Where the leases are (``DIR`` of ``DIR/articles``); None for the compaction's own writer."""
         self.run_id = check_name(run_id, "run id")
         self.worker_id = check_name(worker_id, "worker id") if worker_id else None
         self.partition_by = partition_by
@@ -289,7 +292,8 @@ class DatasetWriter:
         try:
             for open_file in files:
                 open_file.seal()  # a no-op after prepare()
-            _publish(self.filesystem, [(f.temp_path, f.final_path) for f in files])
+            self._wait_for_compaction()
+            publish_files(self.filesystem, [(f.temp_path, f.final_path) for f in files])
         except DatasetWriteError:
             for open_file in files:
                 open_file.discard()
@@ -298,6 +302,15 @@ class DatasetWriter:
         committed = [f.final_path for f in files]
         self.files_written.extend(committed)
         return committed
+
+    def _wait_for_compaction(self) -> None:
+        """Publish nothing while a compaction holds the dataset (see :mod:`pipelines.leases`)."""
+        if self.dataset_root is None:
+            return
+        try:
+            leases.wait_while_compacting(self.dataset_root)
+        except OSError as exc:
+            raise DatasetWriteError(f"{self.dataset_root}/{leases.LEASES_DIR}", exc) from exc
 
     def abort(self) -> None:
         """Drop open files and buffered rows (after an error that makes their rows untrustworthy)."""
@@ -351,6 +364,12 @@ class DatasetWriter:
             raise
         if open_file.rows >= self.max_rows_per_file:
             del self._open[key]
+            try:
+                open_file.seal()
+                self._wait_for_compaction()
+            except DatasetWriteError:
+                open_file.discard()
+                raise
             self.files_written.append(open_file.commit())
 
     def _next_name(self, key: str) -> str:

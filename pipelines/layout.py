@@ -66,7 +66,7 @@ def check_name(value: str, what: str) -> str:
 def new_run_id(kind: str | None = None) -> str:
     """``20261125T144000Z-3f9a1c`` (``...Z-compact-3f9a1c`` with a kind): sortable by start, unique without coordination."""
     label = f"{check_name(kind, 'run kind')}-" if kind else ""
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{label}{secrets.token_hex(3)}"
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{label}{secrets.token_hex(3)}"
 
 
 def data_file_name(run_id: str, worker_id: str | None, sequence: int) -> str:
@@ -116,6 +116,26 @@ def open_filesystem(location: str | Path) -> tuple[pafs.FileSystem, str]:
     if "://" in text:
         return pafs.FileSystem.from_uri(text)
     return pafs.LocalFileSystem(), str(Path(text).resolve())
+
+
+def storage_problems(location: object, *, raw_archive: bool) -> list[str]:
+    """What a crawl cannot do with this ``DATASET_DIR`` (one line each; checked with the settings).
+
+    A URI's endpoint comes from the environment (``AWS_ENDPOINT_URL``): a query string would end
+    up in the middle of every path joined to it. WARC files are appended to record by record and
+    must survive a kill, which an object (complete or absent) cannot do.
+    """
+    text = str(location or "")
+    if "://" not in text:
+        return []
+    problems = []
+    if "?" in text:
+        problems.append(f"DATASET_DIR={text!r}: give no query string; set the endpoint and keys in the environment "
+                        "(AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)")
+    if raw_archive:
+        problems.append(f"RAW_ARCHIVE_ENABLED=True needs a local DATASET_DIR (the WARC archive is appended to as "
+                        f"pages arrive, which object storage cannot do): add -s RAW_ARCHIVE_ENABLED=False for {text}")
+    return problems
 
 
 def is_local(filesystem: pafs.FileSystem) -> bool:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from pipelines import layout, urls
 
+if TYPE_CHECKING:  # pyarrow.dataset imports pandas (28 MB): only a process that reads the state pays for it
+    import pyarrow.dataset as ds
 
 SETTLED_REJECTS = ("soft_404",)
 """Reject reasons that settle an article URL like a row does: the site said the paper does
@@ -32,19 +34,33 @@ class StoredArticles:
         self._newest: dict[str, dt.datetime] = dict(newest or {})
 
     @classmethod
-    def from_dataset(cls, root: str) -> StoredArticles:
+    def from_dataset(cls, root: str, attempts: int = 3) -> StoredArticles:
         """Read the committed files of ``root/articles`` and ``root/rejects``, in either layout
-        (``2019/`` or the older ``year=2019/`` folders); files being written are never among them."""
+        (``2019/`` or the older ``year=2019/`` folders); files being written are never among them.
+
+        A compaction may delete a file between the listing and its reading (its rows are in
+        the compacted files by then): the state is read again from a fresh listing."""
+        for attempt in range(attempts):
+            try:
+                return cls._read(root)
+            except FileNotFoundError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _read(cls, root: str) -> StoredArticles:
         stored = cls()
         for batch in _batches(f"{root.rstrip('/')}/{layout.ARTICLES}", ["article_id", "fetched_at"]):
             stored._add_batch(batch.column(0).to_pylist(), batch.column(1))
         rejects = f"{root.rstrip('/')}/{layout.REJECTS}"
-        for batch in _batches(rejects, ["url", "fetched_at"], ds.field("reason").isin(SETTLED_REJECTS)):
+        settled = pc.field("reason").isin(SETTLED_REJECTS)
+        for batch in _batches(rejects, ["url", "fetched_at"], settled):
             stored._add_batch([urls.article_id(u) for u in batch.column(0).to_pylist()], batch.column(1))
         return stored
 
     def _add_batch(self, ids: list[str | None], times: pa.Array) -> None:
-        for article_id, fetched_at in zip(ids, pc.cast(times, pa.timestamp("ms", tz="UTC")).to_pylist()):
+        for article_id, fetched_at in zip(ids, pc.cast(times, pa.timestamp("ms", tz="UTC")).to_pylist(), strict=True):
             if article_id is not None:
                 self.add(article_id, fetched_at)
 
@@ -72,6 +88,8 @@ def _batches(location: str, columns: list[str], where: ds.Expression | None = No
     files = layout.list_data_files(filesystem, path)
     if not files:  # no folder, or a writer that has committed nothing yet (killed, or still running)
         return
+    import pyarrow.dataset as ds
+
     yield from ds.dataset(files, filesystem=filesystem, format="parquet").to_batches(columns=columns, filter=where)
 
 
@@ -88,5 +106,5 @@ def parse_lastmod(value: str | None) -> dt.datetime | None:
         except ValueError:
             return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)

@@ -23,7 +23,7 @@ from tests.siteserver import SiteServer
 
 SITE = REPO / "tests" / "site"
 
-FETCHED = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.timezone.utc)
+FETCHED = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.UTC)
 
 
 def article(article_id: str, year: int | None, journal: str = "基层建设") -> dict:
@@ -67,7 +67,7 @@ def test_rows_land_in_year_partitions_with_spec_types(tmp_path: Path) -> None:
         assert table.schema.field(field.name).type == field.type, field.name
     row = table.filter(ds.field("article_id") == "100").to_pylist()[0]
     assert row["published_date"] == dt.date(2019, 4, 28)
-    assert row["fetched_at"] == dt.datetime(2026, 11, 25, 8, 30, 15, 123000, tzinfo=dt.timezone.utc)
+    assert row["fetched_at"] == dt.datetime(2026, 11, 25, 8, 30, 15, 123000, tzinfo=dt.UTC)
     assert row["authors"] == ["张三", "李四"]
 
 

@@ -1,11 +1,12 @@
 """``scrapy compact [DIR]``: merge the files that many runs added into few, one row per article.
 
-Run it when no crawl or rebuild is writing to DIR (it refuses while one
-visibly is). Readers may keep reading during it: each of ``articles`` and
-``rejects`` is swapped in one atomic step. DIR defaults to ``DATASET_DIR``.
-It also migrates a dataset written with ``year=NNNN`` folders to today's layout
-(:mod:`pipelines.layout`), and refuses a folder that holds no dataset (exit 1,
-nothing changed).
+It refuses (exit 1, naming the run) while a crawl or rebuild holds a lease on
+DIR (:mod:`pipelines.leases`); ``--wait SECONDS`` waits for them, ``--force``
+goes on (they publish nothing until it is done). Readers may keep reading
+during it: replaced files are deleted ``COMPACT_GRACE_SECONDS`` after the new
+ones are visible. DIR (default ``DATASET_DIR``) is a folder or a URI such as
+``s3://bucket/prefix``. It also migrates a dataset written with ``year=NNNN``
+folders, and refuses a folder that holds no dataset (exit 1, nothing changed).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Command(ScrapyCommand):
     requires_crawler_process = False
 
     def syntax(self) -> str:
-        return "[DIR] [--force]"
+        return "[DIR] [--force] [--wait SECONDS]"
 
     def short_desc(self) -> str:
         return "Rewrite a dataset into few files per partition, keeping the newest row per article"
@@ -39,7 +40,9 @@ class Command(ScrapyCommand):
         super().add_options(parser)
         one_line_usage_errors(parser, "compact")
         parser.add_argument("--force", action="store_true",
-                            help="compact even if in-progress files look fresh (they are dropped)")
+                            help="compact even while crawls or rebuilds hold leases (they wait to publish)")
+        parser.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
+                            help="wait up to SECONDS for running crawls and rebuilds to finish (default 0: refuse)")
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
@@ -52,14 +55,16 @@ class Command(ScrapyCommand):
         if len(args) > 1:
             raise UsageError("give one dataset folder")
         root = args[0] if args else dataset_dir(self.settings)
-        if not root or "://" in root:
-            raise UsageError("give a local dataset folder (DIR or -s DATASET_DIR=DIR)")
-        if not Path(root).is_dir():
+        if not root:
+            raise UsageError("give a dataset folder or URI (DIR or -s DATASET_DIR=DIR)")
+        if "://" not in root and not Path(root).is_dir():
             raise UsageError(f"no dataset folder at {root}")
         try:
             summary = compact(
                 root,
                 force=opts.force,
+                wait_seconds=opts.wait,
+                grace_seconds=self.settings.getfloat("COMPACT_GRACE_SECONDS"),
                 row_group_rows=self.settings.getint("DATASET_ROW_GROUP_ROWS"),
                 max_rows_per_file=self.settings.getint("DATASET_MAX_ROWS_PER_FILE"),
                 max_buffer_bytes=self.settings.getint("DATASET_MAX_BUFFER_MB") * 1024 * 1024,
@@ -69,7 +74,7 @@ class Command(ScrapyCommand):
             self.exitcode = EXIT_START_FAILED
             return
         except (OSError, ValueError) as exc:  # an unreadable data file (pyarrow's errors are ValueError/OSError)
-            bad = _unreadable_file(Path(root))
+            bad = _unreadable_file(root)
             report("compact", f"cannot read {bad}" if bad else f"cannot compact {root}", exc, self.settings)
             self.exitcode = EXIT_START_FAILED
             return
@@ -83,19 +88,34 @@ class Command(ScrapyCommand):
                 f"{part['files_before']} files -> {part['files_after']} "
                 f"({len(part['runs_merged'])} runs merged)"
             )
-        if not summary.get("atomic_swap", True):
-            print("warning: this system has no atomic folder exchange; the swap used two renames", file=sys.stderr)
+        late = sum(summary.get(n, {}).get("files_committed_meanwhile", 0) for n in ("articles", "rejects"))
+        if late:
+            print(f"{late} files committed during the compaction were kept as they are (compact again to merge them)")
         card = write_dataset_card(root) or f"not written ({root}/README.md was not written by this project)"
         print(f"compaction {summary['run_id']} in {summary['duration_seconds']:.1f} s; card {card}")
 
 
-def _unreadable_file(root: Path) -> Path | None:
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"--wait must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _unreadable_file(root: str) -> str | None:
     """The first data file whose footer cannot be read: pyarrow's error does not always name it."""
     import pyarrow.parquet as pq
 
-    for path in sorted(p for name in ("articles", "rejects") for p in (root / name).rglob("*.parquet")):
-        try:
-            pq.read_metadata(path)
-        except (OSError, ValueError):
-            return path
+    from pipelines import layout
+
+    filesystem, base = layout.open_filesystem(root)
+    for name in layout.DATASETS:
+        for path in layout.list_data_files(filesystem, f"{base}/{name}"):
+            try:
+                pq.read_metadata(path, filesystem=filesystem)
+            except (OSError, ValueError):
+                return path
     return None

@@ -45,7 +45,7 @@ return 0
 
 
 def to_text(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def from_text(text: str | bytes) -> dt.datetime:
@@ -76,7 +76,7 @@ class RedisArticleState:
             return StoredArticles()
         if not self.server.exists(self.key):
             seed = StoredArticles.from_dataset(root)
-            self.record((article_id, seed.fetched_at(article_id)) for article_id in seed.ids())
+            self.record((a, t) for a in seed.ids() if (t := seed.fetched_at(a)) is not None)
             logger.info("Seeded Redis state %s with %d stored articles from %s", self.key, len(seed), root)
         return self._read()
 
@@ -123,7 +123,7 @@ class RedisArticleState:
         values = self.server.hmget(self.key, article_ids)
         return {
             article_id
-            for article_id, value in zip(article_ids, values)
+            for article_id, value in zip(article_ids, values, strict=True)
             if value is not None and (since is None or from_text(value) >= since)
         }
 
