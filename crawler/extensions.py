@@ -22,29 +22,31 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from crawler.feeds import empty_feed_note
+from crawler.itempipelines import STORAGE_ERROR_STAT
 from crawler.runinfo import crawl_run_id, dataset_dir
 from pipelines.card import write_dataset_card
-from crawler.itempipelines import STORAGE_ERROR_STAT
-from pipelines.dataset import DatasetWriteError, write_atomic
-from pipelines.dataset import check_safe_name
+from pipelines.dataset import DatasetWriteError, check_safe_name, write_atomic
 from pipelines.records import RejectReason
+from pipelines.summary import (  # noqa: F401 - the exit codes, re-exported for the commands
+    ARTICLE_PAGE_REJECTS,
+    EXIT_CHECK_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_START_FAILED,
+    EXIT_STORAGE_ERROR,
+    EXIT_USAGE,
+    FETCH_FAILURE_REJECTS,
+    Thresholds,
+    failed_checks,
+    prefixed,
+    template_drift,
+)
+from pipelines.summary import RunSummary as Summary
 
 logger = logging.getLogger(__name__)
 
-# -- exit codes of the project's commands (README "Exit codes") -------------------
-EXIT_OK = 0
-EXIT_START_FAILED = 1
-"""The run could not start (unreadable dataset, unwritable folder) or failed (a rebuild worker died)."""
-EXIT_USAGE = 2
-"""A mistake in arguments or settings, refused before anything starts."""
-EXIT_CHECK_FAILED = 3
-"""The run ended but failed a check (template drift, error rate, parse errors, no articles)."""
-EXIT_STORAGE_ERROR = 4
-"""The dataset could not be written (disk full, read-only, no permission): the run stopped at once.
-Rows not committed are not stored; the next run, with space again, fetches them again."""
-EXIT_INTERRUPTED = 5
-"""SIGTERM or Ctrl-C (or a limit such as MEMUSAGE_LIMIT_MB) stopped the run: its summary is written,
-marked ``interrupted``; running the same command again completes it."""
+# -- exit codes of the project's commands (README "Exit codes"): one table, in pipelines.summary
+# (EXIT_OK 0, EXIT_START_FAILED 1, EXIT_USAGE 2, EXIT_CHECK_FAILED 3, EXIT_STORAGE_ERROR 4, EXIT_INTERRUPTED 5)
 
 FORCED_SHUTDOWN = "forced_shutdown"
 """Finish reason of a crawl stopped by a second Ctrl-C/SIGTERM: Scrapy never closed the spider."""
@@ -52,56 +54,31 @@ INTERRUPTED_STAT = "qikan/interrupted"
 SUMMARY_FILE_STAT = "qikan/summary_file"
 
 FAILED_CHECKS_STAT = "qikan/failed_checks"
-ARTICLE_PAGE_REJECTS = (
-    RejectReason.EMPTY_BODY.value,
-    RejectReason.TEMPLATE_MISMATCH.value,
-    RejectReason.PARSE_ERROR.value,
-)
-"""Rejects of pages that were article pages: the template failed on them."""
-FETCH_FAILURE_REJECTS = (RejectReason.FETCH_ERROR.value, RejectReason.HTTP_STATUS.value)
-
-
-def _prefixed(stats: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {k[len(prefix) :]: v for k, v in sorted(stats.items()) if k.startswith(prefix)}
-
-
-def template_drift(stats: dict[str, Any], max_share: float, min_pages: int) -> dict[str, Any]:
-    """Share of article pages that gave no title, no body or no journal."""
-    incomplete = stats.get("qikan/articles_incomplete", 0) + sum(
-        stats.get(f"qikan/rejects/{reason}", 0) for reason in ARTICLE_PAGE_REJECTS
-    )
-    pages = stats.get("qikan/articles_written", 0) + sum(
-        stats.get(f"qikan/rejects/{reason}", 0) for reason in ARTICLE_PAGE_REJECTS
-    )
-    share = incomplete / pages if pages else 0.0
-    return {
-        "article_pages": pages,
-        "incomplete": incomplete,
-        "share": round(share, 4),
-        "max_share": max_share,
-        "failed": pages >= min_pages and share > max_share,
-    }
 
 
 class RunSummary:
-    """Logs and stores a summary of every crawl; records failed checks for the exit code."""
+    """Logs and stores a summary of every crawl (a :class:`pipelines.summary.RunSummary`); records failed
+    checks for the exit code."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.root = dataset_dir(crawler.settings)
-        self.drift_max_share = crawler.settings.getfloat("TEMPLATE_DRIFT_MAX_SHARE", 0.2)
-        self.drift_min_pages = crawler.settings.getint("TEMPLATE_DRIFT_MIN_PAGES", 10)
-        self.error_max_share = crawler.settings.getfloat("ERROR_MAX_SHARE", 0.25)
-        self.error_min_pages = crawler.settings.getint("ERROR_MIN_PAGES", 10)
-        self.parse_error_max_share = crawler.settings.getfloat("PARSE_ERROR_MAX_SHARE", 0.01)
+        settings = crawler.settings
+        self.thresholds = Thresholds(
+            drift_max_share=settings.getfloat("TEMPLATE_DRIFT_MAX_SHARE"),
+            drift_min_pages=settings.getint("TEMPLATE_DRIFT_MIN_PAGES"),
+            error_max_share=settings.getfloat("ERROR_MAX_SHARE"),
+            error_min_pages=settings.getint("ERROR_MIN_PAGES"),
+            parse_error_max_share=settings.getfloat("PARSE_ERROR_MAX_SHARE"),
+        )
         self.start_failure: str | None = None
         self.closed = False
         self.started = time.monotonic()
-        self.started_at = dt.datetime.now(dt.timezone.utc)
+        self.started_at = dt.datetime.now(dt.UTC)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RunSummary:
-        if not crawler.settings.getbool("RUN_SUMMARY_ENABLED", True):
+        if not crawler.settings.getbool("RUN_SUMMARY_ENABLED"):
             raise NotConfigured
         extension = cls(crawler)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
@@ -126,7 +103,7 @@ class RunSummary:
 
     def spider_opened(self, spider: Any) -> None:
         self.started = time.monotonic()
-        self.started_at = dt.datetime.now(dt.timezone.utc)
+        self.started_at = dt.datetime.now(dt.UTC)
         crawl_run_id(self.crawler)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
@@ -144,30 +121,11 @@ class RunSummary:
 
     def summarize(self, spider: Any, reason: str) -> dict[str, Any]:
         stats = self.crawler.stats.get_stats()
+        counts = prefixed(stats, "qikan/")  # the sink's counters, and the crawl's own
         duration = time.monotonic() - self.started
-        fetched = _prefixed(stats, "qikan/fetched/")
+        fetched = prefixed(stats, "qikan/fetched/")
         pages = sum(fetched.values())
-        drift = template_drift(stats, self.drift_max_share, self.drift_min_pages)
-        failed = []
-        if drift["failed"]:
-            failed.append(
-                f"template drift: {drift['incomplete']} of {drift['article_pages']} article pages "
-                f"gave no title, body or journal ({drift['share']:.0%} > {self.drift_max_share:.0%})"
-            )
-        error_pages = sum(stats.get(f"qikan/rejects/{r}", 0) for r in FETCH_FAILURE_REJECTS)
-        error_share = error_pages / pages if pages else 0.0
-        if pages >= self.error_min_pages and error_share > self.error_max_share:
-            failed.append(
-                f"error rate: {error_pages} of {pages} fetched pages failed "
-                f"({error_share:.0%} > {self.error_max_share:.0%})"
-            )
-        parse_errors = stats.get(f"qikan/rejects/{RejectReason.PARSE_ERROR.value}", 0)
-        parse_share = parse_errors / drift["article_pages"] if drift["article_pages"] else 0.0
-        if parse_errors and parse_share > self.parse_error_max_share:
-            failed.append(
-                f"parse errors: {parse_errors} of {drift['article_pages']} article pages failed in processing "
-                f"({parse_share:.0%} > {self.parse_error_max_share:.0%}; a bug or dead worker processes, see the log)"
-            )
+        drift, failed = failed_checks(counts, pages, self.thresholds)
         interrupted = reason != "finished"
         # With REDIS_URL the crawl is all workers together: one may well have seen no article link.
         links = stats.get("qikan/article_links_seen", 0) or stats.get("qikan/distributed/crawl_article_links_seen", 0)
@@ -179,53 +137,53 @@ class RunSummary:
             seen = learner.describe() if learner is not None else "no discovery state"
             failed.append(f"no articles found: the crawl learned no article URL pattern; {seen}")
         errors = {
-            **{f"download/{k}": v for k, v in _prefixed(stats, "downloader/exception_type_count/").items()},
-            **{f"spider/{k}": v for k, v in _prefixed(stats, "spider_exceptions/").items()},
-            **{f"retry/{k}": v for k, v in _prefixed(stats, "retry/reason_count/").items()},
+            **{f"download/{k}": v for k, v in prefixed(stats, "downloader/exception_type_count/").items()},
+            **{f"spider/{k}": v for k, v in prefixed(stats, "spider_exceptions/").items()},
+            **{f"retry/{k}": v for k, v in prefixed(stats, "retry/reason_count/").items()},
             **({"retry/gave_up": stats["retry/max_reached"]} if "retry/max_reached" in stats else {}),
-            **{k: v for k, v in _prefixed(stats, "qikan/errors/").items()},
+            **{k: v for k, v in prefixed(stats, "qikan/errors/").items()},
             **({"log/error_lines": stats["log_count/ERROR"]} if "log_count/ERROR" in stats else {}),
         }
-        return {
-            "run_id": crawl_run_id(self.crawler),
-            "worker_id": self.crawler.settings.get("WORKER_ID") or None,
-            "redis_crawl_id": (self.crawler.settings.get("REDIS_CRAWL_ID") if self.crawler.settings.get("REDIS_URL") else None),
-            "spider": getattr(spider, "name", None),
-            "start_url": getattr(spider, "start_url", None),
-            "journal": getattr(spider, "journal", None),
-            "started_at": self.started_at.isoformat(timespec="seconds"),
-            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "finish_reason": reason,
-            "interrupted": interrupted,
-            **({"note": "stopped before the spider closed: rows not committed by then are lost, and the "
-                        "next run fetches those articles again"} if reason == FORCED_SHUTDOWN else {}),
-            "resumable": interrupted and bool(self.crawler.settings.get("JOBDIR") or (
-                self.root and self.crawler.settings.getbool("INCREMENTAL_ENABLED", True))),
-            "duration_seconds": round(duration, 3),
-            "pages_fetched": pages,
-            "pages_by_kind": fetched,
-            "pages_per_second": round(pages / duration, 2) if duration > 0 else None,
-            "peak_rss_mb": round(stats["memusage/max"] / 2**20, 1) if "memusage/max" in stats else None,
-            "articles_written": stats.get("qikan/articles_written", 0),
-            "stored_article_links_skipped": stats.get("qikan/incremental/skipped_stored", 0),
-            "articles_refetched_changed": stats.get("qikan/incremental/refetched_changed", 0),
-            "duplicate_articles": stats.get("qikan/duplicate_articles", 0),
-            "discovery": learner.summary() if learner is not None else None,
-            "rejects_written": stats.get("qikan/rejects_written", 0),
-            "rejects": _prefixed(stats, "qikan/rejects/"),
-            "missing_fields": _prefixed(stats, "qikan/missing/"),
-            "errors": errors,
-            "template_drift": drift,
-            "failed_checks": failed,
-            "storage_error": stats.get(STORAGE_ERROR_STAT),
-            "exit_code": (EXIT_STORAGE_ERROR if stats.get(STORAGE_ERROR_STAT) else EXIT_INTERRUPTED if interrupted
-                          else EXIT_CHECK_FAILED if failed else EXIT_OK),
-            "status": ("storage_error" if stats.get(STORAGE_ERROR_STAT) else "interrupted" if interrupted
-                       else "failed" if failed else "ok"),
-            "dataset_dir": self.root,
-            "files_written": stats.get("qikan/files_written", 0),
-            "feed_note": empty_feed_note(stats, self.crawler.settings, self.root),
-        }
+        settings = self.crawler.settings
+        summary = Summary(
+            run_id=crawl_run_id(self.crawler),
+            kind="crawl",
+            worker_id=settings.get("WORKER_ID") or None,
+            started_at=self.started_at.isoformat(timespec="seconds"),
+            finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            duration_seconds=round(duration, 3),
+            finish_reason=reason,
+            interrupted=interrupted,
+            pages=pages,
+            articles_written=counts.get("articles_written", 0),
+            duplicate_articles=counts.get("duplicate_articles", 0),
+            rejects_written=counts.get("rejects_written", 0),
+            rejects=prefixed(counts, "rejects/"),
+            missing_fields=prefixed(counts, "missing/"),
+            errors=errors,
+            failed_checks=failed,
+            storage_error=stats.get(STORAGE_ERROR_STAT),
+            files_written=counts.get("files_written", 0),
+            dataset_dir=self.root,
+            peak_rss_mb=round(stats["memusage/max"] / 2**20, 1) if "memusage/max" in stats else None,
+            details={
+                "redis_crawl_id": settings.get("REDIS_CRAWL_ID") if settings.get("REDIS_URL") else None,
+                "spider": getattr(spider, "name", None),
+                "start_url": getattr(spider, "start_url", None),
+                "journal": getattr(spider, "journal", None),
+                **({"note": "stopped before the spider closed: rows not committed by then are lost, and the "
+                            "next run fetches those articles again"} if reason == FORCED_SHUTDOWN else {}),
+                "resumable": interrupted and bool(settings.get("JOBDIR") or (
+                    self.root and settings.getbool("INCREMENTAL_ENABLED"))),
+                "pages_by_kind": fetched,
+                "stored_article_links_skipped": counts.get("incremental/skipped_stored", 0),
+                "articles_refetched_changed": counts.get("incremental/refetched_changed", 0),
+                "discovery": learner.summary() if learner is not None else None,
+                "template_drift": drift,
+                "feed_note": empty_feed_note(stats, settings, self.root),
+            },
+        )  # fmt: skip
+        return summary.to_json()
 
     def _log(self, summary: dict[str, Any]) -> None:
         logger.info(

@@ -51,8 +51,10 @@ def labelled_lines(lines: Sequence[Line]) -> tuple[set[int], dict[str, str], lis
     meta: dict[str, str] = {}
     tags: list[str] | None = None
     for i, line in enumerate(lines):
+        if line.link_only or not _may_hold_label(line.text):
+            continue
         parts = _sublines(line)
-        if not parts or line.link_only:
+        if not parts:
             continue
         for part in parts:
             match = META_LINE_RE.match(part)
@@ -75,6 +77,15 @@ def labelled_lines(lines: Sequence[Line]) -> tuple[set[int], dict[str, str], lis
                     taken.add(i + 1)
                 tags = _tags(source, raw)
     return taken, meta, tags or []
+
+
+_LABEL_WORDS = ("论文作者", "论文发表刊物", "论文发表时间", "标签")
+
+
+def _may_hold_label(text: str) -> bool:
+    """Cheap test before normalising: a line that names no label (and has no zero-width character or
+    watermark, whose removal could join one) cannot be a labelled line. Most lines are body text."""
+    return any(word in text for word in _LABEL_WORDS) or "期刊图书馆" in text or not text.isprintable()
 
 
 def _is_value_of(label: str, text: str) -> bool:

@@ -59,7 +59,7 @@ def process_pages(raws: Sequence[RawPage], analyser: Analyser | None = None) -> 
     staged = [_guarded(raw, _extract, raw) for raw in raws]
     return [
         _guarded(raw, _analyse, raw, stage, analyser) if isinstance(stage, ExtractedArticle) else stage
-        for raw, stage in zip(raws, staged)
+        for raw, stage in zip(raws, staged, strict=True)
     ]
 
 

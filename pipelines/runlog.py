@@ -20,11 +20,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from pipelines.dataset import open_filesystem
-
-EXIT_CHECK_FAILED = 3
-"""What ``scrapy crawl`` exits with when the run failed a check (:mod:`crawler.commands.crawl`)."""
-INTERRUPTED_REASONS = frozenset({"shutdown", "cancelled"})
-"""Scrapy finish reasons of a crawl stopped before it was done (a signal, a Scrapyd cancel)."""
+from pipelines.summary import EXIT_CHECK_FAILED, INTERRUPTED_REASONS, RunSummary
 
 
 class NoRunsError(Exception):
@@ -69,9 +65,7 @@ def _kind(summary: dict[str, Any]) -> str:
 
 
 def _pages(summary: dict[str, Any], kind: str) -> int | None:
-    if "pages" in summary:
-        return _int_or_none(summary["pages"])
-    return _int_or_none(summary.get("pages_fetched" if kind == "crawl" else "pages_processed"))
+    return RunSummary.from_json(summary).pages  # the one summary shape (pipelines.summary), older ones read too
 
 
 def _errors(summary: dict[str, Any], kind: str) -> int | None:
@@ -134,8 +128,8 @@ def _moment(value: str | None) -> dt.datetime:
     except ValueError:
         moment = None
     if moment is None:
-        return dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def read_runs(root: str | Path) -> tuple[list[RunRecord], list[str]]:

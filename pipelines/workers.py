@@ -1,9 +1,9 @@
-"""Page processing in worker processes.
+"""What every worker process needs, whoever starts it (:mod:`pipelines.pool`).
 
 jieba segmentation is CPU-bound and holds the GIL; done in the crawl process it
 would stall the reactor (and so every download). The crawl's pipeline and the
-offline rebuild both run :func:`process_page` here, in processes that
-initialise jieba once, before their first page.
+offline rebuild both process pages in such processes (:mod:`pipelines.pool`),
+which load the segmenter once, before their first page.
 
 Workers watch the process that started them (:func:`watch_parent`): their
 parent is multiprocessing's forkserver, which lives as long as they do, so
@@ -14,19 +14,15 @@ end them, and they, the forkserver and the resource tracker would stay.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import select
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 
-from pipelines.process import Analyser, Outcome, process_page
-from pipelines.rawpage import RawPage
+from pipelines.process import Analyser
 from pipelines.segment import SegmentConfig, get_segmenter
 
-_analyser: Analyser | None = None
 PARENT_POLL_SECONDS = 1.0
 """How often a worker checks its parent where the kernel cannot tell it (no pidfd)."""
 
@@ -34,14 +30,6 @@ PARENT_POLL_SECONDS = 1.0
 def make_analyser(config: SegmentConfig | None) -> Analyser | None:
     """The process's segmenter for ``config`` (None: segmentation off)."""
     return get_segmenter(config) if config is not None else None
-
-
-def init_worker(config: SegmentConfig | None, parent_pid: int | None = None) -> None:
-    """Pool initializer: end with the crawl process, and load jieba and the dictionaries once."""
-    global _analyser
-    if parent_pid is not None:
-        watch_parent(parent_pid)
-    _analyser = make_analyser(config)
 
 
 def _exit_now() -> None:
@@ -86,16 +74,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def process_in_worker(raw: RawPage) -> Outcome:
-    return process_page(raw, _analyser)
+def peak_rss_kb() -> int:
+    """This process's peak resident memory in KiB.
 
-
-def start_pool(workers: int, config: SegmentConfig | None) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes started from a clean forkserver, not forked from the reactor."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pipelines.workers"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker,
-                               initargs=(config, os.getpid()))
+    Linux's VmHWM belongs to the address space, which ``exec`` replaces;
+    ``ru_maxrss`` survives ``exec``, so a process started by a big parent would
+    report the parent's size instead of its own.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 @contextlib.contextmanager

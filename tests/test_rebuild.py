@@ -18,7 +18,8 @@ from pipelines.compact import compact
 from pipelines.fixtures import FIELDS, compare, iter_fixtures, load_fixture
 from pipelines.process import process_page
 from pipelines.rawpage import RawPage
-from pipelines.rebuild import Owners, RebuildError, rebuild
+from pipelines.pool import route_key, shard_of
+from pipelines.rebuild import RebuildError, rebuild
 from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, to_row
 from pipelines.segment import SegmentConfig, get_segmenter
 
@@ -145,29 +146,16 @@ def test_two_workers_write_their_own_files_and_each_article_once(tmp_path: Path)
     assert summary["articles_written"] == len(ids)
 
 
-def test_each_article_has_one_worker_chosen_by_load() -> None:
-    class Load:
-        """The helpers as the router sees them: their indexes and the items each has waiting."""
-
-        indexes = range(1, 3)
-
-        def __init__(self) -> None:
-            self.queued = {1: 0, 2: 0}
-
-        def waiting(self, worker: int) -> int:
-            return self.queued[worker]
-
-    load = Load()
-    owners = Owners(load, backlog=2)
-    assert owners("a") == 1  # the least busy helper (ties: the first)
-    load.queued[1] = 2
-    assert owners("b") == 2
-    load.queued[2] = 2
-    assert owners("c") == 0  # every helper has its backlog: this process takes it
-    load.queued = {1: 0, 2: 0}
-    assert [owners(k) for k in ("a", "b", "c")] == [1, 2, 0]  # fixed at first sight
-    assert owners("d") == 1
-    assert Owners(type("NoHelpers", (), {"indexes": range(1, 1), "waiting": None})(), backlog=2)("x") == 0
+def test_every_copy_of_an_article_has_one_worker() -> None:
+    copies = [f"{BASE}/paper/442798.html", f"{BASE}/paper/442798.html?from=related", f"{BASE}/m/paper/442798.html"]
+    assert {route_key(url) for url in copies} == {"442798"}
+    for workers in (2, 3, 8):
+        assert shard_of("442798", workers) == shard_of(route_key(copies[2]), workers)
+        shards = [shard_of(str(n), workers) for n in range(400_000, 400_400)]
+        assert set(shards) == set(range(workers))  # the ids spread over every worker ...
+        assert max(map(shards.count, set(shards))) < 2 * 400 / workers  # ... roughly evenly
+    assert route_key(f"{BASE}/about.html") == f"{BASE}/about.html"  # no id: the URL is its own key
+    assert shard_of("anything", 1) == 0
 
 
 def test_an_archive_of_two_crawls_gives_their_rows_and_compacts_to_the_newest(tmp_path: Path) -> None:
