@@ -26,13 +26,13 @@ class RawArchivePipeline:
     def __init__(self, crawler: Crawler, root: str) -> None:
         self.crawler = crawler
         self.root = root
-        self.max_bytes = int(crawler.settings.getfloat("RAW_ARCHIVE_MAX_MB", 1024) * 1024 * 1024)
+        self.max_bytes = int(crawler.settings.getfloat("RAW_ARCHIVE_MAX_MB") * 1024 * 1024)
         self.writer: WarcArchiveWriter | None = None
         self.failed = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RawArchivePipeline:
-        if not crawler.settings.getbool("RAW_ARCHIVE_ENABLED", True):
+        if not crawler.settings.getbool("RAW_ARCHIVE_ENABLED"):
             raise NotConfigured("RAW_ARCHIVE_ENABLED is off: not archiving raw pages")
         root = dataset_dir(crawler.settings)
         if root is None:

@@ -72,7 +72,7 @@ class IncrementalMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
         root = dataset_dir(crawler.settings)
-        if not crawler.settings.getbool("INCREMENTAL_ENABLED", True) or root is None:
+        if not crawler.settings.getbool("INCREMENTAL_ENABLED") or root is None:
             raise NotConfigured
         return cls(crawler, root)
 

@@ -72,14 +72,17 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler.settings)  # raises NotConfigured when RETRY_ENABLED is off
         self.crawler = crawler
-        self.backoff_base = crawler.settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
-        self.backoff_max = crawler.settings.getfloat("RETRY_BACKOFF_MAX", 60.0)
+        self.backoff_base = crawler.settings.getfloat("RETRY_BACKOFF_BASE")
+        self.backoff_max = crawler.settings.getfloat("RETRY_BACKOFF_MAX")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BackoffRetryMiddleware:
         return cls(crawler)
 
-    async def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
+    # Scrapy awaits a coroutine middleware method; its stubs still type these methods as plain ones.
+    async def process_response(  # type: ignore[override]
+        self, request: Request, response: Response, spider: Any = None
+    ) -> Request | Response:
         if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
             return response
         retry = self._retry(request, f"{response.status}")
@@ -89,7 +92,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
         await self._wait(retry, request, response.status, delay)
         return retry
 
-    async def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> Request | None:
+    async def process_exception(  # type: ignore[override]
+        self, request: Request, exception: Exception, spider: Any = None
+    ) -> Request | None:
         if not isinstance(exception, self.exceptions_to_retry) or request.meta.get("dont_retry", False):
             return None
         retry = self._retry(request, exception)
@@ -147,6 +152,8 @@ class SameSiteRedirectMiddleware(RedirectMiddleware):
 
 class CountingHttpCompressionMiddleware(HttpCompressionMiddleware):
     """HttpCompressionMiddleware that counts its refusals: ``decompression_limit`` (bombs), ``decompression_error``."""
+
+    crawler: Crawler
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
         try:

@@ -80,12 +80,12 @@ class ProgressLog:
         interval = crawler.settings.getfloat("LOGSTATS_INTERVAL")
         if interval <= 0:
             raise NotConfigured("LOGSTATS_INTERVAL is 0: no progress line")
-        mode = str(crawler.settings.get("PROGRESS_BAR", "auto")).lower()
+        mode = str(crawler.settings.get("PROGRESS_BAR")).lower()
         mode = {"true": "on", "1": "on", "false": "off", "0": "off"}.get(mode, mode)
         if mode not in BAR_MODES:
             raise NotConfigured(f"PROGRESS_BAR={mode!r} is not one of {', '.join(BAR_MODES)}")
         settings = crawler.settings
-        terminal = sys.stderr.isatty() and not settings.get("LOG_FILE") and settings.getbool("LOG_ENABLED", True)
+        terminal = sys.stderr.isatty() and not settings.get("LOG_FILE") and settings.getbool("LOG_ENABLED")
         live = mode == "on" or (mode == "auto" and terminal)
         extension = cls(crawler, interval, live, sys.stderr)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
@@ -146,6 +146,6 @@ class ProgressLog:
         engine = self.crawler.engine
         scheduler = getattr(engine, "scheduler", None) if engine is not None else None
         try:
-            return len(scheduler) if scheduler is not None else None  # type: ignore[arg-type]
+            return len(scheduler) if scheduler is not None else None
         except Exception:  # noqa: BLE001 -- the distributed scheduler's Redis can be briefly unreachable: not worth a crash
             return None

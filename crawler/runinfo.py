@@ -31,21 +31,19 @@ def dataset_dir(settings: BaseSettings) -> str | None:
 
 def segment_config(settings: BaseSettings) -> SegmentConfig | None:
     """Segmentation settings, or None when ``SEGMENT_ENABLED`` is off."""
-    if not settings.getbool("SEGMENT_ENABLED", True):
+    if not settings.getbool("SEGMENT_ENABLED"):
         return None
     cache_dir = settings.get("JIEBA_CACHE_DIR")
     if not cache_dir:
         root = dataset_dir(settings)
-        if root and "://" not in root:
-            cache_dir = Path(root) / ".cache" / "jieba"
-        else:
-            cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qikan" / "jieba"
+        # A local dataset keeps its cache; otherwise SegmentConfig's own default (the user's cache folder).
+        cache_dir = Path(root) / ".cache" / "jieba" if root and "://" not in root else None
     return SegmentConfig(
-        cache_dir=Path(cache_dir),
+        cache_dir=cache_dir,
         user_dicts=tuple(Path(p) for p in settings.getlist("JIEBA_USER_DICTS")),
-        keyword_method=settings.get("KEYWORDS_METHOD", "tfidf"),
-        top_k=settings.getint("KEYWORDS_TOP_K", 10),
-        engine=settings.get("SEGMENT_ENGINE", "fast"),
+        keyword_method=settings.get("KEYWORDS_METHOD"),
+        top_k=settings.getint("KEYWORDS_TOP_K"),
+        engine=settings.get("SEGMENT_ENGINE"),
     )
 
 

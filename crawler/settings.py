@@ -2,7 +2,20 @@
 
 Every project setting can be given on the command line (``-s NAME=value``).
 Defaults are polite: one request at a time per host, a delay, AutoThrottle.
+Each project setting has its one default here; code reads settings without a fallback,
+and ``tests/test_settings_doc.py`` holds the README's settings tables against this module.
+Scrapy reads only the upper-case names of this module.
 """
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import typing
+
+if typing.TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 BOT_NAME = "qikan"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -21,8 +34,10 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 30
-DOWNLOAD_MAXSIZE = 4 * 1024 * 1024  # pages are about 50 KB
+DOWNLOAD_MAXSIZE = 4 * 1024 * 1024  # far above any article page
 DOWNLOAD_WARNSIZE = 1024 * 1024
+DOWNLOAD_FAIL_ON_DATALOSS = True  # a body shorter than its Content-Length is an error (retried), never stored half
+REDIRECT_MAX_TIMES = 20
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 
@@ -46,10 +61,12 @@ METAREFRESH_ENABLED = False  # a page's <meta refresh> is page content, not a re
 DATASET_DIR = "output"  # gets articles/, rejects/, runs/; a local path or a pyarrow filesystem URI
 DATASET_ROW_GROUP_ROWS = 2000
 DATASET_MAX_ROWS_PER_FILE = 100_000
-DATASET_MAX_BUFFER_MB = 64
-REBUILD_MAX_BUFFER_MB = 16  # scrapy rebuild: all workers together; each holds a share (the 500 MB budget)
+DATASET_MAX_BUFFER_MB = 16  # Arrow buffer per writer; 64 made a 3,000-article crawl peak 60 MB higher
+REBUILD_MAX_BUFFER_MB = 16  # scrapy rebuild: all workers together; each holds a share
 DATASET_COMMIT_SECONDS = 300  # open files are committed at least this often, so a killed crawl loses little
+COMPACT_GRACE_SECONDS = 30  # scrapy compact: replaced files stay this long after the new ones appear (readers)
 RUN_ID = None  # generated per crawl when unset: <UTC time>-<random>
+RUN_SUMMARY_ENABLED = True  # the summary log lines and runs/<run_id>.json
 
 # -- scheduled runs -------------------------------------------------------------
 INCREMENTAL_ENABLED = True  # skip articles already stored in DATASET_DIR (-a refetch=all to fetch them again)
@@ -62,24 +79,23 @@ PARSE_ERROR_MAX_SHARE = 0.01  # fail the run when more article pages than this e
 # -- discovery: which links lead to articles and listings (pipelines/discovery.py) ---------
 # Learned from each crawl by default; regexes searched in the URL path pin it for a known site
 # (with both lists set, nothing else is followed). The run summary's "discovery" shows what was learned.
-DISCOVERY_ARTICLE_PATTERNS = []  # e.g. [r"^/paper/[0-9]+\.html$"]
-DISCOVERY_LISTING_PATTERNS = []  # e.g. [r"^/journals?/"]
+DISCOVERY_ARTICLE_PATTERNS: list[str] = []  # e.g. [r"^/paper/[0-9]+\.html$"]
+DISCOVERY_LISTING_PATTERNS: list[str] = []  # e.g. [r"^/journals?/"]
 DISCOVERY_PROBES_PER_SHAPE = 2  # pages fetched of a URL shape not yet classified; its other links wait
 
 # -- processing: decode, extract, normalise, segment --------------------------
 PROCESS_WORKERS = None  # worker processes for page processing; None = cores - 1 (at least 1), 0 = in the crawl process
 SEGMENT_ENABLED = True
-SEGMENT_ENGINE = "fast"  # jieba 0.42.1's exact tokens from jieba-rs (~17x faster); "jieba" runs jieba itself
-JIEBA_CACHE_DIR = None  # default: <DATASET_DIR>/.cache/jieba
-JIEBA_USER_DICTS = []  # extra user dictionary files, loaded after the bundled one
+SEGMENT_ENGINE = "fast"  # jieba 0.42.1's exact tokens from jieba-rs (much faster); "jieba" runs jieba itself
+JIEBA_CACHE_DIR = None  # default: <DATASET_DIR>/.cache/jieba, or the user's cache folder for a remote DATASET_DIR
+JIEBA_USER_DICTS: list[str] = []  # extra user dictionary files, loaded after the bundled one
 KEYWORDS_METHOD = "tfidf"  # or "textrank"
 KEYWORDS_TOP_K = 10
 
 ITEM_PIPELINES = {
     "crawler.archiving.RawArchivePipeline": 50,  # raw pages to WARC before anything can go wrong with them
     "crawler.itempipelines.PageProcessingPipeline": 100,
-    "crawler.itempipelines.DuplicateArticlesPipeline": 200,
-    "crawler.itempipelines.DatasetPipeline": 300,
+    "crawler.itempipelines.DatasetPipeline": 300,  # the sink: first copy wins, counters, the dataset
     "crawler.feeds.FeedRowsPipeline": 1000,  # last: feeds (-o/-O) get article rows only
 }
 SPIDER_MIDDLEWARES = {
@@ -122,12 +138,22 @@ REDIS_PREFETCH = None  # requests a worker holds at once (taken from the shared 
 # Lower-case names: Scrapy reads only upper-case ones from this module as settings.
 
 
-def _whole(low: int, *, optional: bool = False, note: str = ""):
-    return ("whole", low, None, optional, note)
+class _Rule(typing.NamedTuple):
+    whole: bool
+    """A whole number (else any finite number)."""
+    low: float
+    high: float | None
+    flag: bool
+    """Whole numbers: may be unset. Other numbers: must be above ``low``, not equal to it."""
+    note: str
 
 
-def _number(low: float, high: float | None = None, *, above: bool = False):
-    return ("number", low, high, above, "")
+def _whole(low: int, *, optional: bool = False, note: str = "") -> _Rule:
+    return _Rule(True, low, None, optional, note)
+
+
+def _number(low: float, high: float | None = None, *, above: bool = False) -> _Rule:
+    return _Rule(False, low, high, above, "")
 
 
 _rules = {
@@ -138,13 +164,15 @@ _rules = {
     "REBUILD_MAX_BUFFER_MB": _whole(1),
     "RAW_ARCHIVE_MAX_MB": _whole(1),
     "DATASET_COMMIT_SECONDS": _number(0),
+    "COMPACT_GRACE_SECONDS": _number(0),
     "LOGSTATS_INTERVAL": _number(0),
     "TEMPLATE_DRIFT_MAX_SHARE": _number(0, 1),
     "ERROR_MAX_SHARE": _number(0, 1),
     "PARSE_ERROR_MAX_SHARE": _number(0, 1),
     "TEMPLATE_DRIFT_MIN_PAGES": _whole(0),
     "ERROR_MIN_PAGES": _whole(0),
-    "KEYWORDS_TOP_K": _whole(0),
+    "KEYWORDS_TOP_K": _whole(1),
+    "DISCOVERY_PROBES_PER_SHAPE": _whole(1),
     "CONCURRENT_REQUESTS": _whole(1),
     "CONCURRENT_REQUESTS_PER_DOMAIN": _whole(1),
     "DOWNLOAD_DELAY": _number(0),
@@ -164,37 +192,33 @@ _choices = {"KEYWORDS_METHOD": ("tfidf", "textrank"), "SEGMENT_ENGINE": ("fast",
             "PROGRESS_BAR": ("auto", "on", "off")}
 
 
-def _check(name: str, value, rule) -> str | None:
+def _check(value: typing.Any, rule: _Rule) -> str | None:
     """What is wrong with one value, or None."""
-    kind, low, high, flag, note = rule
-    if kind == "whole":
+    low, high, flag, note = rule.low, rule.high, rule.flag, rule.note
+    if rule.whole:
         if value is None or value == "":
             return None if flag else "must be set"
         try:
-            number = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
+            whole = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip())
         except ValueError:
-            return f"must be a whole number >= {low}{note}"
-        return None if number >= low else f"must be a whole number >= {low}{note}"
+            return f"must be a whole number >= {low:g}{note}"
+        return None if whole >= low else f"must be a whole number >= {low:g}{note}"
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = float("nan")
-    if number != number or number in (float("inf"), float("-inf")) or number < low or (flag and number == low) \
-            or (high is not None and number > high):
-        span = f"between {low} and {high}" if high is not None else (f"> {low}" if flag else f">= {low}")
+    if not math.isfinite(number) or number < low or (flag and number == low) or (high is not None and number > high):
+        span = f"between {low:g} and {high:g}" if high is not None else (f"> {low:g}" if flag else f">= {low:g}")
         return f"must be a number {span}"
     return None
 
 
-def validate_settings(settings) -> None:
+def validate_settings(settings: BaseSettings) -> None:
     """Refuse nonsense values (``PROCESS_WORKERS=-3``, ``DATASET_ROW_GROUP_ROWS=0``) with one line naming
     the setting, instead of a traceback mid-crawl or a value silently replaced. Raises ValueError."""
-    import os
-    import re
-
-    problems = []
+    problems: list[str] = []
     for name, rule in _rules.items():
-        if (problem := _check(name, settings.get(name), rule)) is not None:
+        if (problem := _check(settings.get(name), rule)) is not None:
             problems.append(f"{name}={settings.get(name)!r} {problem}")
     for name in _flags:
         try:
@@ -211,7 +235,9 @@ def validate_settings(settings) -> None:
     if run_id and (not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", str(run_id)) or ".." in str(run_id)):
         problems.append(f"RUN_ID={run_id!r} must be 1-64 of [A-Za-z0-9_.-] (it names files)")
     from crawler.exporters import feed_problems
+    from pipelines.layout import storage_problems  # storage (helper S): what object storage cannot do
 
     problems.extend(feed_problems(settings))
+    problems.extend(storage_problems(settings.get("DATASET_DIR"), raw_archive=False))  # crawl checks the archive
     if problems:
         raise ValueError("; ".join(problems))

@@ -34,11 +34,12 @@ import uuid
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.dataset import check_safe_name, open_filesystem
-from pipelines.fixtures import BODY_FILE, RESPONSE_FILE, load_fixture
+from pipelines.pagefolder import BODY_FILE, is_page_folder, read_page_folder
 from pipelines.rawpage import RawPage
 from pipelines.revisits import PendingRevisit, Revisits
 from pipelines.warcrecords import FETCH_ERROR, LINK_KIND, ORIGINAL_PREFIX, RECORD_MARK, REQUEST_URI, _raw_page, parse_warc_date
@@ -64,8 +65,8 @@ RUN_FIELD = "qikan-run-id"
 def warc_date(moment: dt.datetime) -> str:
     """``2026-11-25T08:30:15.123456Z``: always UTC, always microseconds."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _sha1(data: bytes) -> str:
@@ -144,17 +145,16 @@ class WarcArchiveWriter:
         self.records_written = 0
         self.bytes_written = 0
         self.files_written: list[str] = []
-        self._out = None
+        self._out: Any = None  # a pyarrow output stream while a file is open
         self._size = 0
         self._sequence = 0
 
     def write(self, raw: RawPage) -> None:
         """Store one page; once this returns, the record survives a crash of the process."""
-        if self._out is None:
-            self._open_next()
+        out = self._out if self._out is not None else self._open_next()
         member = _gzip_member(page_record(raw))
-        self._out.write(member)
-        self._out.flush()
+        out.write(member)
+        out.flush()
         self._size += len(member)
         self.bytes_written += len(member)
         self.records_written += 1
@@ -170,7 +170,7 @@ class WarcArchiveWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _open_next(self) -> None:
+    def _open_next(self) -> Any:
         from pyarrow.fs import FileType
 
         self.filesystem.create_dir(self.directory, recursive=True)
@@ -181,17 +181,18 @@ class WarcArchiveWriter:
             path = f"{self.directory}/{name}"
             if self.filesystem.get_file_info(path).type == FileType.NotFound:
                 break
-        self._out = self.filesystem.open_output_stream(path, compression=None)  # members are gzipped here
+        out = self._out = self.filesystem.open_output_stream(path, compression=None)  # members are gzipped here
         self._size = 0
         self.files_written.append(path)
         info = f"software: qikan-crawler\r\nformat: WARC File Format 1.1\r\n{RUN_FIELD}: {self.run_id}\r\n"
-        record = _record("warcinfo", "", dt.datetime.now(dt.timezone.utc), "application/warc-fields",
+        record = _record("warcinfo", "", dt.datetime.now(dt.UTC), "application/warc-fields",
                          info.encode("utf-8"), {"WARC-Filename": name})
         member = _gzip_member(record)
-        self._out.write(member)
-        self._out.flush()
+        out.write(member)
+        out.flush()
         self._size += len(member)
         self.bytes_written += len(member)
+        return out
 
     def _close_current(self) -> None:
         if self._out is not None:
@@ -200,10 +201,6 @@ class WarcArchiveWriter:
 
 
 # -- reading -------------------------------------------------------------------
-
-
-def is_fixture_folder(path: Path) -> bool:
-    return (path / BODY_FILE).is_file() and (path / RESPONSE_FILE).is_file()
 
 
 def is_warc_file(path: Path) -> bool:
@@ -240,7 +237,7 @@ def list_sources(sources: Iterable[str | Path]) -> list[Path]:
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    if is_fixture_folder(folder):
+    if is_page_folder(folder):
         yield folder
         return
     for child in sorted(folder.iterdir()):
@@ -277,7 +274,7 @@ class ArchiveReader:
             self.run_id = ""
             if entry.is_dir():
                 self.pages_read += 1
-                yield load_fixture(entry).raw
+                yield read_page_folder(entry)
             else:
                 yield from self._read_warc(entry, done_before)
             done_before += _entry_size(entry)
@@ -339,16 +336,9 @@ def iter_raw_pages(sources: Iterable[str | Path]) -> Iterator[RawPage]:
     return iter(ArchiveReader(sources))
 
 
-def archive_files(root: str | Path) -> list[Path]:
-    """The WARC files of a dataset folder's raw archive, in write order."""
-    folder = Path(root) / RAW_DIR
-    return sorted(p for p in folder.iterdir() if is_warc_file(p)) if folder.is_dir() else []
-
-
 __all__ = [
     "ArchiveReader",
     "WarcArchiveWriter",
-    "archive_files",
     "iter_raw_pages",
     "list_sources",
     "page_record",

@@ -17,14 +17,12 @@ someone else, and is never replaced.
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import inspect
 import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ from pyarrow import fs as pafs
 from pipelines import layout, records
 from pipelines.dataset import METADATA_PREFIX, open_filesystem, write_atomic
 from pipelines.records import ARTICLE_SCHEMA, CLEANING_RULES_VERSION, REJECT_SCHEMA, SCHEMA_VERSION
+from pipelines.summary import RunSummary
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ def _group_counts(filesystem: pafs.FileSystem, files: list[str], columns: list[s
     """Rows per distinct value of ``columns``, read from the files themselves (not from folder names)."""
     table = ds.dataset(files, format="parquet", filesystem=filesystem).to_table(columns=columns)
     grouped = table.group_by(columns).aggregate([([], "count_all")])
-    return list(zip(*(grouped[c].to_pylist() for c in [*columns, "count_all"])))
+    return list(zip(*(grouped[c].to_pylist() for c in [*columns, "count_all"]), strict=True))
 
 
 def _run_summaries(filesystem: pafs.FileSystem, directory: str) -> list[dict[str, Any]]:
@@ -139,28 +138,6 @@ def _run_summaries(filesystem: pafs.FileSystem, directory: str) -> list[dict[str
 # -- rendering -----------------------------------------------------------------
 
 
-def field_docs(record_type: type) -> dict[str, str]:
-    """The attribute docstrings of a record class in :mod:`pipelines.records` (first line of each)."""
-    try:
-        tree = ast.parse(inspect.getsource(records))
-    except (OSError, TypeError):
-        return {}
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == record_type.__name__:
-            docs = {}
-            for stmt, following in zip(node.body, node.body[1:]):
-                if (
-                    isinstance(stmt, ast.AnnAssign)
-                    and isinstance(stmt.target, ast.Name)
-                    and isinstance(following, ast.Expr)
-                    and isinstance(following.value, ast.Constant)
-                    and isinstance(following.value.value, str)
-                ):
-                    docs[stmt.target.id] = plain_text(following.value.value)
-            return docs
-    return {}
-
-
 def plain_text(docstring: str) -> str:
     """A docstring as Markdown: one line, ``x`` as `x`, Sphinx roles (:class:`~a.B`) as `B`."""
     text = " ".join(docstring.split()).replace("``", "`")
@@ -172,7 +149,7 @@ def _cell(value: object) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: list[str], rows: Iterable[Iterable[object]]) -> list[str]:
+def _table(header: list[str], rows: Iterable[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return lines
@@ -187,18 +164,18 @@ def _nullable(field: pa.Field) -> str:
     return "no (empty list)" if pa.types.is_list(field.type) else ("yes" if field.nullable else "no")
 
 
-def _columns(schema: pa.Schema, record_type: type) -> list[str]:
-    docs = field_docs(record_type)
+def _columns(columns: tuple[records.Column, ...]) -> list[str]:
+    """The column table, from the one declaration of each column in :mod:`pipelines.records`."""
     extra = {"year": f" Rows without a year are in the folder `{layout.NULL_YEAR_FOLDER}`."}
     rows = [
-        (f"`{f.name}`", f"`{_type_name(f.type)}`", _nullable(f), docs.get(f.name, "") + extra.get(f.name, ""))
-        for f in schema
+        (f"`{c.name}`", f"`{_type_name(c.arrow_type)}`", _nullable(c.field), plain_text(c.doc) + extra.get(c.name, ""))
+        for c in columns
     ]
     return _table(["column", "type", "nullable", "meaning"], rows)
 
 
 def render_card(facts: _DatasetFacts) -> str:
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     rules_in_files = facts.versions("cleaning_rules_version", facts.article_files + facts.reject_files)
     schema_in_files = facts.versions("schema_version", facts.article_files + facts.reject_files)
     out: list[str] = [
@@ -252,11 +229,11 @@ def render_card(facts: _DatasetFacts) -> str:
            "that mix. `scrapy compact DIR` rewrites them into the layout above.", ""] if facts.legacy_layout else []),
         "## Columns of `articles`",
         "",
-        *_columns(ARTICLE_SCHEMA, records.ArticleRecord),
+        *_columns(records.ARTICLE_COLUMNS),
         "",
         "## Columns of `rejects`",
         "",
-        *_columns(REJECT_SCHEMA, records.RejectRecord),
+        *_columns(records.REJECT_COLUMNS),
         "",
         "Reject reasons: " + ", ".join(f"`{r.value}`" for r in records.RejectReason) + ".",
         "",
@@ -309,7 +286,7 @@ def _runs_section(facts: _DatasetFacts) -> list[str]:
             state = "merged by a compaction"
         else:
             state = "no rows in current files"
-        pages = summary.get("pages_fetched", summary.get("pages_processed"))
+        pages = RunSummary.from_json(summary).pages  # the one summary shape, older ones read too
         rows.append((f"`{run_id}`", summary.get("kind", "crawl"), summary.get("started_at") or "",
                      summary.get("finished_at") or "", "" if pages is None else pages,
                      summary.get("articles_written", ""), summary.get("rejects_written", ""), state))

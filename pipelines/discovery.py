@@ -26,7 +26,7 @@ from pipelines import urls
 from pipelines.urls import path_has_slug, url_shape  # noqa: F401 (part of this module's interface)
 
 
-class PageClass(str, enum.Enum):
+class PageClass(enum.StrEnum):
     ARTICLE = "article"
     LISTING = "listing"
     SOFT_404 = "soft_404"

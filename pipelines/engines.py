@@ -1,9 +1,9 @@
 """Segmentation engines: jieba itself, and a compiled engine that gives exactly jieba's tokens.
 
-jieba 0.42.1 (pure Python) is about 90% of a rebuild's CPU time. ``rjieba`` (the
+jieba 0.42.1 (pure Python) is most of a rebuild's CPU time. ``rjieba`` (the
 Rust jieba-rs) runs the same algorithm (prefix dictionary DAG, max-probability
-route, HMM for runs of unknown single characters) about 17 times faster, but it is
-not jieba token for token. :class:`FastEngine` uses it only where it is exact:
+route, HMM for runs of unknown single characters) many times faster (``make bench``
+measures by how much), but it is not jieba token for token. :class:`FastEngine` uses it only where it is exact:
 
 * **Same dictionary and total, by construction.** The Rust engine starts empty
   and gets every word of the jieba tokenizer's own prefix dictionary (the
@@ -34,13 +34,44 @@ not jieba token for token. :class:`FastEngine` uses it only where it is exact:
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
+import importlib.util
+import os
 import re
+import sys
 from collections.abc import Callable
-from typing import Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
 
 import jieba
 import jieba.finalseg
-import rjieba
+
+if TYPE_CHECKING:
+    import rjieba
+
+
+def _compiled_rjieba() -> ModuleType:
+    """rjieba's compiled module without the package's ``__init__``, which builds a default
+    dictionary that nothing here uses: 31 MB in every process that imports this module (crawl,
+    rebuild, forkserver, each worker). A later ``import rjieba`` reuses the module."""
+    if "rjieba.rjieba" in sys.modules:
+        return sys.modules["rjieba.rjieba"]
+    package = importlib.util.find_spec("rjieba")  # found, not run
+    for folder in (package.submodule_search_locations or []) if package else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, f"rjieba{suffix}")
+            spec = importlib.util.spec_from_file_location("rjieba.rjieba", path) if os.path.isfile(path) else None
+            if spec is not None and spec.loader is not None:
+                module = importlib.util.module_from_spec(spec)
+                sys.modules["rjieba.rjieba"] = module
+                spec.loader.exec_module(module)
+                return module
+    import rjieba  # another packaging of it: the plain import
+
+    return rjieba
+
+
+_rjieba = _compiled_rjieba()
 
 ENGINES = ("fast", "jieba")
 """Values of ``SegmentConfig.engine`` (the ``SEGMENT_ENGINE`` setting)."""
@@ -77,7 +108,7 @@ class JiebaEngine:
     """jieba itself: the reference, and the ``SEGMENT_ENGINE = "jieba"`` setting.
 
     jieba looks words up several times per character, so it gets its own tokenizer
-    with the prefix dictionary copied into a dict (about 0.5 s and 60 MB)."""
+    with the prefix dictionary copied into a dict (its own memory, paid once per process)."""
 
     def __init__(self, tokenizer: jieba.Tokenizer):
         if not isinstance(tokenizer.FREQ, dict):
@@ -92,8 +123,8 @@ class JiebaEngine:
 
 
 def rust_engine_from(tokenizer: jieba.Tokenizer) -> rjieba.Jieba:
-    """A jieba-rs engine with exactly ``tokenizer``'s words, frequencies and total (about 0.2 s, 22 MB)."""
-    engine = rjieba.Jieba.empty()
+    """A jieba-rs engine with exactly ``tokenizer``'s words, frequencies and total."""
+    engine = _rjieba.Jieba.empty()
     add_word = engine.add_word
     total = 0
     for word, freq in tokenizer.FREQ.items():
@@ -111,8 +142,8 @@ def rust_engine_from(tokenizer: jieba.Tokenizer) -> rjieba.Jieba:
 
 
 def _give_back_free_heap() -> None:
-    """Building the Rust dictionary grows and frees about 20 MB of C heap, which glibc keeps
-    in the process unless asked (measured: RSS 166 -> 147 MB). Elsewhere: nothing to do."""
+    """Building the Rust dictionary grows and frees C heap, which glibc keeps in the process
+    unless asked. Elsewhere: nothing to do."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):

@@ -9,7 +9,6 @@ through :func:`pipelines.process.process_page` like in a crawl.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import json
 from collections.abc import Iterator
@@ -18,28 +17,14 @@ from typing import Any
 
 import attrs
 
+from pipelines.pagefolder import BODY_FILE, read_page_folder, write_page_folder
 from pipelines.process import Analyser, Outcome, process_page
 from pipelines.rawpage import RawPage
-from pipelines.records import ArticleRecord
+from pipelines.records import EXTRACTED_FIELDS, ArticleRecord
 
-BODY_FILE = "body.html"
-RESPONSE_FILE = "response.json"
 EXPECTED_FILE = "expected.json"
-FIELDS = (
-    "article_id",
-    "url",
-    "title",
-    "authors",
-    "affiliations",
-    "journal",
-    "year",
-    "issue",
-    "issue_label",
-    "published_date",
-    "tags",
-    "body",
-)
-"""The fields a fixture pins down: everything extraction decides (segmentation has its own tests)."""
+FIELDS = EXTRACTED_FIELDS
+"""The fields a fixture pins down: the columns extraction decides (segmentation has its own tests)."""
 
 
 @attrs.frozen
@@ -67,17 +52,8 @@ class FieldDiff:
 
 
 def load_fixture(folder: Path) -> Fixture:
-    response = json.loads((folder / RESPONSE_FILE).read_text(encoding="utf-8"))
-    fetched_at = response.get("fetched_at")
-    raw = RawPage(
-        url=response["url"],
-        status=int(response.get("status", 200)),
-        headers=dict(response.get("headers", {})),
-        body=(folder / BODY_FILE).read_bytes(),
-        fetched_at=dt.datetime.fromisoformat(fetched_at) if fetched_at else dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
-    )
     expected = json.loads((folder / EXPECTED_FILE).read_text(encoding="utf-8"))
-    return Fixture(name=folder.name, path=folder, raw=raw, expected=expected)
+    return Fixture(name=folder.name, path=folder, raw=read_page_folder(folder), expected=expected)
 
 
 def iter_fixtures(root: Path) -> Iterator[Fixture]:
@@ -109,15 +85,7 @@ def replay(fixture: Fixture, analyser: Analyser | None = None) -> list[FieldDiff
 
 def save_fixture(folder: Path, raw: RawPage, outcome: Outcome) -> None:
     """Write a fixture folder whose expected row is the current output, for a person to review."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / BODY_FILE).write_bytes(raw.body)
-    response = {
-        "url": raw.url,
-        "status": raw.status,
-        "headers": raw.headers,
-        "fetched_at": raw.fetched_at.isoformat(),
-    }
-    (folder / RESPONSE_FILE).write_text(json.dumps(response, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_page_folder(folder, raw)
     expected = json.dumps(comparable(outcome), ensure_ascii=False, indent=1)
     (folder / EXPECTED_FILE).write_text(expected + "\n", encoding="utf-8")
 

@@ -1,15 +1,18 @@
-"""The two kinds of output row and their Arrow schemas.
+"""The two kinds of output row, each column declared once.
 
 Every page ends as exactly one of these: an :class:`ArticleRecord` in
-``articles`` or a :class:`RejectRecord` in ``rejects``. The Arrow schemas are
-derived here, next to the fields they describe, so the writer, the feed
-exporter and the tests share one definition.
+``articles`` or a :class:`RejectRecord` in ``rejects``. Each attribute of the
+two record classes is the one declaration of its column: Python type, Arrow
+type, nullability and meaning (in :func:`column`'s metadata). The Arrow schemas,
+the page fixtures' fields and the dataset card's column tables are all read from
+here, so a column cannot drift between them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 import attrs
 import pyarrow as pa
@@ -20,48 +23,86 @@ SCHEMA_VERSION = "1"
 CLEANING_RULES_VERSION = "1"
 """Bumped whenever extraction or normalisation output changes for some page."""
 
+_COLUMN_KEY = "qikan.column"
+
+
+@attrs.frozen
+class Column:
+    """One column of a dataset, as its record class declares it."""
+
+    name: str
+    arrow_type: pa.DataType
+    nullable: bool
+    """Whether Arrow allows null (list columns do, but rows hold [] instead)."""
+    doc: str
+    """What the value is, in one sentence: the dataset card prints it."""
+    extracted: bool
+    """Decided by extraction (not segmentation or the fetch): what a page fixture pins down."""
+
+    @property
+    def field(self) -> pa.Field:
+        return pa.field(self.name, self.arrow_type, nullable=self.nullable)
+
+
+def column(arrow_type: pa.DataType, doc: str, *, nullable: bool, extracted: bool = False) -> dict[str, Any]:
+    """The metadata of a record attribute that is a dataset column (``attrs.field(metadata=column(...))``)."""
+    return {_COLUMN_KEY: (arrow_type, nullable, doc, extracted)}
+
+
+def columns_of(record_type: type) -> tuple[Column, ...]:
+    """The columns a record class declares, in attribute order."""
+    found = []
+    for attribute in attrs.fields(record_type):
+        arrow_type, nullable, doc, extracted = attribute.metadata[_COLUMN_KEY]
+        found.append(Column(attribute.name, arrow_type, nullable, doc, extracted))
+    return tuple(found)
+
+
+_STRING = pa.string()
+_LIST = pa.list_(pa.string())
+_TIMESTAMP = pa.timestamp("ms", tz="UTC")
+
 
 @attrs.define(kw_only=True)
 class ArticleRecord:
     """One article: the row of ``articles``."""
 
-    article_id: str
-    """Digits of ``/paper/<id>.html``."""
-    url: str
-    """The canonical URL."""
-    title: str | None
-    """Title without the site's "论文" and "_{authors}"."""
-    authors: list[str]
-    """From "论文作者", in page order."""
-    affiliations: list[str]
-    """Centred lines at the start of the content, without surrounding parentheses."""
-    journal: str | None
-    """Journal name without 《》."""
-    year: int | None
-    """Publication year; also the name of its folder in ``articles`` (``2019``, ``no-year``)."""
-    issue: int | None
-    """Issue number: 6 for 第6期, 6期, 第06期 and 第6期(上)."""
-    issue_label: str | None
-    """The issue as printed after the year, e.g. 第12期(上)."""
-    published_date: dt.date | None
-    """From "论文发表时间"."""
-    body: str
-    """Cleaned paragraphs joined by "\\n"."""
-    tags: list[str]
-    """Non-empty tag texts."""
-    keywords: list[str]
-    """Top keywords of title and body (jieba)."""
-    tokens: list[str]
-    """jieba segmentation of the body, white space dropped."""
-    char_count: int
-    """Characters of ``body`` without "\\n"."""
-    content_sha1: str
-    """Hex SHA-1 of ``body`` in UTF-8."""
-    fetched_at: dt.datetime
-    """When the page was fetched (UTC)."""
+    article_id: str = attrs.field(metadata=column(
+        _STRING, "Digits of ``/paper/<id>.html``.", nullable=False, extracted=True))
+    url: str = attrs.field(metadata=column(_STRING, "The canonical URL.", nullable=False, extracted=True))
+    title: str | None = attrs.field(metadata=column(
+        _STRING, 'Title without the site\'s "论文" and "_{authors}".', nullable=True, extracted=True))
+    authors: list[str] = attrs.field(metadata=column(
+        _LIST, 'From "论文作者", in page order.', nullable=True, extracted=True))
+    affiliations: list[str] = attrs.field(metadata=column(
+        _LIST, "Centred lines at the start of the content, without surrounding parentheses.",
+        nullable=True, extracted=True))
+    journal: str | None = attrs.field(metadata=column(
+        _STRING, "Journal name without 《》.", nullable=True, extracted=True))
+    year: int | None = attrs.field(metadata=column(
+        pa.int32(), "Publication year; also the name of its folder in ``articles`` (``2019``, ``no-year``).",
+        nullable=True, extracted=True))
+    issue: int | None = attrs.field(metadata=column(
+        pa.int16(), "Issue number: 6 for 第6期, 6期, 第06期 and 第6期(上).", nullable=True, extracted=True))
+    issue_label: str | None = attrs.field(metadata=column(
+        _STRING, "The issue as printed after the year, e.g. 第12期(上).", nullable=True, extracted=True))
+    published_date: dt.date | None = attrs.field(metadata=column(
+        pa.date32(), 'From "论文发表时间".', nullable=True, extracted=True))
+    body: str = attrs.field(metadata=column(
+        _STRING, 'Cleaned paragraphs joined by "\\n".', nullable=False, extracted=True))
+    tags: list[str] = attrs.field(metadata=column(_LIST, "Non-empty tag texts.", nullable=True, extracted=True))
+    keywords: list[str] = attrs.field(metadata=column(
+        _LIST, "Top keywords of title and body (jieba).", nullable=True))
+    tokens: list[str] = attrs.field(metadata=column(
+        _LIST, "jieba segmentation of the body, white space dropped.", nullable=True))
+    char_count: int = attrs.field(metadata=column(
+        pa.int32(), 'Characters of ``body`` without "\\n".', nullable=False))
+    content_sha1: str = attrs.field(metadata=column(_STRING, "Hex SHA-1 of ``body`` in UTF-8.", nullable=False))
+    fetched_at: dt.datetime = attrs.field(metadata=column(
+        _TIMESTAMP, "When the page was fetched (UTC).", nullable=False))
 
 
-class RejectReason(str, enum.Enum):
+class RejectReason(enum.StrEnum):
     """Why a fetched page is not a row of ``articles``. The values are stable."""
 
     HTTP_STATUS = "http_status"
@@ -82,7 +123,9 @@ class RejectReason(str, enum.Enum):
     """The extractor failed on the page (a bug or a page beyond repair)."""
 
 
-class RejectStage(str, enum.Enum):
+class RejectStage(enum.StrEnum):
+    """Where a page was refused: the step of :func:`pipelines.process.process_page` that said no."""
+
     FETCH = "fetch"
     DECODE = "decode"
     CLASSIFY = "classify"
@@ -93,62 +136,25 @@ class RejectStage(str, enum.Enum):
 class RejectRecord:
     """One page that is not an article row: the row of ``rejects``."""
 
-    url: str
-    reason: str
-    """A :class:`RejectReason` value."""
-    stage: str
-    """A :class:`RejectStage` value: where the page was refused."""
-    detail: str
-    """Short human-readable explanation."""
-    status: int
-    """HTTP status, 0 when no response arrived."""
-    fetched_at: dt.datetime
+    url: str = attrs.field(metadata=column(_STRING, "The URL that was asked for.", nullable=False))
+    reason: str = attrs.field(metadata=column(_STRING, "A `RejectReason` value: why.", nullable=False))
+    stage: str = attrs.field(metadata=column(
+        _STRING, "A `RejectStage` value: where the page was refused.", nullable=False))
+    detail: str = attrs.field(metadata=column(_STRING, "Short human-readable explanation.", nullable=True))
+    status: int = attrs.field(metadata=column(pa.int32(), "HTTP status, 0 when no response arrived.", nullable=False))
+    fetched_at: dt.datetime = attrs.field(metadata=column(
+        _TIMESTAMP, "When the page was fetched (UTC).", nullable=False))
 
 
-_LIST = pa.list_(pa.string())
-_TIMESTAMP = pa.timestamp("ms", tz="UTC")
-
-ARTICLE_FIELDS: dict[str, pa.DataType] = {
-    "article_id": pa.string(),
-    "url": pa.string(),
-    "title": pa.string(),
-    "authors": _LIST,
-    "affiliations": _LIST,
-    "journal": pa.string(),
-    "year": pa.int32(),
-    "issue": pa.int16(),
-    "issue_label": pa.string(),
-    "published_date": pa.date32(),
-    "body": pa.string(),
-    "tags": _LIST,
-    "keywords": _LIST,
-    "tokens": _LIST,
-    "char_count": pa.int32(),
-    "content_sha1": pa.string(),
-    "fetched_at": _TIMESTAMP,
-}
-REJECT_FIELDS: dict[str, pa.DataType] = {
-    "url": pa.string(),
-    "reason": pa.string(),
-    "stage": pa.string(),
-    "detail": pa.string(),
-    "status": pa.int32(),
-    "fetched_at": _TIMESTAMP,
-}
-NOT_NULL = {"article_id", "url", "body", "char_count", "content_sha1", "fetched_at", "reason", "stage", "status"}
-LIST_COLUMNS = {"authors", "affiliations", "tags", "keywords", "tokens"}
+ARTICLE_COLUMNS = columns_of(ArticleRecord)
+REJECT_COLUMNS = columns_of(RejectRecord)
+ARTICLE_SCHEMA = pa.schema(c.field for c in ARTICLE_COLUMNS)
+REJECT_SCHEMA = pa.schema(c.field for c in REJECT_COLUMNS)
+EXTRACTED_FIELDS = tuple(c.name for c in ARTICLE_COLUMNS if c.extracted)
+"""The article columns extraction decides: what a page fixture's ``expected.json`` holds."""
+LIST_COLUMNS = frozenset(c.name for c in ARTICLE_COLUMNS if pa.types.is_list(c.arrow_type))
 
 
-def _schema(record_type: type, fields: dict[str, pa.DataType]) -> pa.Schema:
-    names = [f.name for f in attrs.fields(record_type)]
-    assert names == list(fields), "record fields and Arrow columns must match"
-    return pa.schema(pa.field(name, type_, nullable=name not in NOT_NULL) for name, type_ in fields.items())
-
-
-ARTICLE_SCHEMA = _schema(ArticleRecord, ARTICLE_FIELDS)
-REJECT_SCHEMA = _schema(RejectRecord, REJECT_FIELDS)
-
-
-def to_row(record: ArticleRecord | RejectRecord) -> dict:
+def to_row(record: ArticleRecord | RejectRecord) -> dict[str, Any]:
     """A plain dict for Arrow (lists stay lists, dates stay dates)."""
     return attrs.asdict(record, recurse=False)

@@ -4,7 +4,7 @@ Why it looks the way it does:
 
 * The tokens are jieba 0.42.1's (precise mode, HMM), but by default they are made by
   :class:`pipelines.engines.FastEngine`, which gets exactly those tokens from the Rust
-  jieba-rs about 17 times faster; ``engine="jieba"`` runs jieba itself (the reference).
+  jieba-rs many times faster (``make bench`` measures it); ``engine="jieba"`` runs jieba itself (the reference).
 
 * Each distinct dictionary set (cache dir + user dicts) gets its own
   ``jieba.Tokenizer`` instead of mutating the global ``jieba.dt``: loading a user
@@ -108,20 +108,21 @@ def _quiet_jieba_logger() -> None:
 
 # -- the dictionary snapshot -------------------------------------------------------
 #
-# Every worker process needs jieba's prefix dictionary (500,000 entries) and its IDF
-# table (270,000). Loaded the usual way that is jieba's ``initialize`` (0.86 s: its
-# cache is unmarshalled straight from the file object, in many small reads) plus
-# parsing idf.txt (0.35 s), and 63 + 42 MB as dicts. The snapshot holds both as
-# WordTables (pipelines.wordtable: a string per first character and an array of
-# values), one marshal blob of 14 MB that loads in 0.05 s into about 19 MB. Python
-# only looks words up now and then (the Rust engine segments); the "jieba" engine,
-# which looks up several times per character, copies the prefix dictionary into a dict.
+# Every worker process needs jieba's prefix dictionary (about half a million entries) and
+# its IDF table. Loaded the usual way, that is jieba's ``initialize`` (its cache is
+# unmarshalled straight from the file object, in many small reads) plus parsing idf.txt,
+# each held as a dict of Python objects: seconds and a hundred-odd MB per worker. The snapshot
+# holds both as WordTables (pipelines.wordtable: a string per first character and an array
+# of values), one marshal blob that loads an order of magnitude faster into a fraction of
+# the memory. Python only looks words up now and then (the Rust engine segments); the
+# "jieba" engine, which looks up several times per character, copies the prefix
+# dictionary into a dict.
 
 SNAPSHOT_FORMAT = 2
 """Bump when the snapshot's layout changes: its file name changes with it."""
 PREBUILT_DIR = Path(sys.prefix) / "share" / "qikan-crawler"
 """Where ``python -m pipelines.segment`` (run by ``make install``) puts a snapshot, so that a
-run with a fresh DATASET_DIR does not spend two seconds per worker building one."""
+run with a fresh DATASET_DIR does not spend seconds per worker building one."""
 
 
 def _jieba_dict_path() -> Path:
@@ -135,7 +136,7 @@ def _jieba_idf_path() -> Path:
 @functools.cache
 def snapshot_name() -> str:
     """Keyed by jieba's version and its dictionary and IDF files' bytes: a new jieba makes a new file.
-    Hashing 11 MB takes 20 ms; the files do not change under a running process, so once per process."""
+    The files do not change under a running process, so they are hashed once per process."""
     digest = hashlib.sha1()
     for path in (_jieba_dict_path(), _jieba_idf_path()):
         digest.update(path.read_bytes())
@@ -146,8 +147,8 @@ def build_snapshot() -> bytes:
     """jieba's prefix dictionary, its total, the IDF table and its median, as one marshal blob.
 
     The IDF table is read from jieba's idf.txt rather than taken from ``jieba.analyse``:
-    importing that also loads the part-of-speech tables (about 95 MB per process,
-    measured), which keywords never use."""
+    importing that also loads the part-of-speech tables (tens of MB per process), which
+    keywords never use."""
     tokenizer = jieba.Tokenizer()
     freq, total = tokenizer.gen_pfdict(tokenizer.get_dict_file())
     idf: dict[str, float] = {}
@@ -324,9 +325,9 @@ class Segmenter:
         for _ in range(TEXTRANK_ITERATIONS):
             score = [
                 (1 - d) + d * sum(map(operator.mul, share, map(score.__getitem__, src)))
-                for src, share in zip(sources, shares)
+                for src, share in zip(sources, shares, strict=True)
             ]
-        return dict(zip(nodes, score))
+        return dict(zip(nodes, score, strict=True))
 
 
 def get_segmenter(config: SegmentConfig) -> Segmenter:

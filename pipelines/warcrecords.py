@@ -103,5 +103,5 @@ def parse_warc_date(text: str) -> dt.datetime:
     except ValueError:  # a precision Python does not parse: warcio's lenient parser
         moment = iso_date_to_datetime(text, tz_aware=True)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)

@@ -270,7 +270,7 @@ def entity_bomb_sitemap_bytes(
         f"<url><loc>{base}/paper/&xxe;.html</loc></url>\n"
         f"<url><loc>{base}/paper/&remote;.html</loc></url>\n"
         "</urlset>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def entity_bomb_sitemap(extra_urls: Iterable[str] = (), remote: str = "http://localhost:9/") -> FaultHandler:
@@ -294,7 +294,7 @@ def sitemap(paths: Iterable[str]) -> FaultHandler:
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{entries}</urlset>\n'
-        ).encode("utf-8")
+        ).encode()
         handler.respond(200, body, "application/xml")  # type: ignore[attr-defined]
 
     return handle
@@ -464,4 +464,4 @@ def article_page(
         f"<p>论文发表刊物：《{journal}》{year_issue}</p><p>论文发表时间：{date}</p></div>\n"
         f'<div class="tags">标签：{tag_links}</div>\n'
         "</div>\n</body>\n</html>\n"
-    ).encode("utf-8")
+    ).encode()

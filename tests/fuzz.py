@@ -58,7 +58,7 @@ from pipelines.segment import SegmentConfig, get_segmenter
 TESTS = Path(__file__).resolve().parent
 FIXTURE_PAGES = TESTS / "fixtures" / "pages"
 SITE_PAPERS = TESTS / "site" / "www" / "paper"
-FETCHED_AT = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+FETCHED_AT = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 INT32 = (-(2**31), 2**31 - 1)
 INT16 = (-(2**15), 2**15 - 1)

@@ -10,19 +10,21 @@ import zlib
 from pathlib import Path
 
 import pytest
+from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from crawler import settings as project_settings
 from crawler.archiving import RawArchivePipeline
 from pipelines.archive import WarcArchiveWriter, iter_raw_pages, list_sources
 from pipelines.fixtures import iter_fixtures
 from pipelines.rawpage import RawPage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pages"
-T0 = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.UTC)
 
 
 def sample_pages() -> list[RawPage]:
@@ -66,7 +68,7 @@ def sample_pages() -> list[RawPage]:
             request_url="http://127.0.0.1:8000/paper/700003.html?from=related",
             status=0,
             error="filtered: Forbidden by robots.txt",
-            fetched_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+            fetched_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         )
     )
     return pages
@@ -99,7 +101,7 @@ def test_every_field_survives_the_round_trip(tmp_path: Path) -> None:
 
     assert len(writer.files_written) == 1
     assert back == pages  # attrs equality: url, status, headers (names, values, order), body, fetched_at, request_url, error, link_kind
-    for original, read in zip(pages, back):
+    for original, read in zip(pages, back, strict=True):
         assert read.fetched_at == original.fetched_at  # to the microsecond
         assert read.fetched_at.tzinfo is not None
         assert type(read.body) is bytes
@@ -114,7 +116,7 @@ def test_records_are_plain_warc_that_other_tools_read(tmp_path: Path) -> None:
     with path.open("rb") as fh:
         records = list(_plain_records(fh))
     assert [r["type"] for r in records] == ["warcinfo"] + ["metadata" if p.error else "response" for p in pages]
-    for record, page in zip(records[1:], pages):
+    for record, page in zip(records[1:], pages, strict=True):
         assert record["version"] == "WARC/1.1"
         assert record["target"] == page.url
         assert record["date"] == page.fetched_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -243,10 +245,16 @@ def test_warc_from_another_tool_is_decoded(tmp_path: Path) -> None:
     assert page.header("Content-Type") == "text/html"
 
 
+def project_crawler(**overrides: object) -> Crawler:
+    """A crawler with the project's settings: their defaults live only in ``crawler/settings.py``."""
+    defaults = {name: getattr(project_settings, name) for name in dir(project_settings) if name.isupper()}
+    return get_crawler(settings_dict={**defaults, **overrides})
+
+
 def test_scrapy_pipeline_archives_every_raw_page_unchanged(tmp_path: Path) -> None:
     pages = sample_pages()[:3]
-    crawler = get_crawler(settings_dict={"DATASET_DIR": str(tmp_path), "RUN_ID": "20261125T083015Z-pipe01",
-                                         "WORKER_ID": "w3", "RAW_ARCHIVE_MAX_MB": 1})
+    crawler = project_crawler(DATASET_DIR=str(tmp_path), RUN_ID="20261125T083015Z-pipe01", WORKER_ID="w3",
+                              RAW_ARCHIVE_MAX_MB=1)
     pipeline = RawArchivePipeline.from_crawler(crawler)
     pipeline.open_spider()
     assert [pipeline.process_item(p) for p in pages] == pages
@@ -258,6 +266,6 @@ def test_scrapy_pipeline_archives_every_raw_page_unchanged(tmp_path: Path) -> No
     assert crawler.stats.get_value("qikan/raw_archived") == 3
 
     with pytest.raises(NotConfigured):
-        RawArchivePipeline.from_crawler(get_crawler(settings_dict={"DATASET_DIR": str(tmp_path), "RAW_ARCHIVE_ENABLED": False}))
+        RawArchivePipeline.from_crawler(project_crawler(DATASET_DIR=str(tmp_path), RAW_ARCHIVE_ENABLED=False))
     with pytest.raises(NotConfigured):
-        RawArchivePipeline.from_crawler(get_crawler(settings_dict={"DATASET_DIR": ""}))
+        RawArchivePipeline.from_crawler(project_crawler(DATASET_DIR=""))

@@ -47,7 +47,7 @@ def test_declared_utf8_that_is_really_gbk_is_detected() -> None:
 
 
 def test_a_cut_multibyte_character_at_the_end_is_tolerated() -> None:
-    body = page("utf-8").encode("utf-8") + "镕".encode("utf-8")[:2]
+    body = page("utf-8").encode("utf-8") + "镕".encode()[:2]
     decoded = decode_body(body, "text/html")
     assert decoded.text.endswith("\ufffd") and "王镕" in decoded.text
 

@@ -23,8 +23,8 @@ import pyarrow.dataset as ds
 import pytest
 import redis
 
-from tests.redisserver import redis_url_fixture  # noqa: F401 (the session fixture "redis_url")
 from tests.crawlcmd import crawl_command
+from tests.redisserver import redis_url_fixture  # noqa: F401 (the session fixture "redis_url")
 from tests.siteserver import SiteServer
 from tests.test_crawl import REPO, SITE, crawl, read_articles
 from tests.test_incremental import GOLD_IDS, article_hits, assert_complete_and_unique

@@ -78,7 +78,7 @@ def test_csv_feed_has_article_columns_and_article_rows_only(without_dataset, gol
     with (without_dataset["work"] / "feed.csv").open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        rows = [dict(zip(header, row)) for row in reader]
+        rows = [dict(zip(header, row, strict=True)) for row in reader]
     assert header == ARTICLE_SCHEMA.names
     assert sorted(r["article_id"] for r in rows) == sorted(g["article_id"] for g in gold)
     by_id = {g["article_id"]: g for g in gold}

@@ -15,7 +15,6 @@ from pipelines.normalize import (
     remove_space_between_cjk,
 )
 
-
 # Rule 1 -----------------------------------------------------------------------
 
 

@@ -61,7 +61,7 @@ def test_pandas(crawled, gold_years) -> None:
     frame = pd.read_parquet(out / "articles")
     assert len(frame) == len(gold_years)
     assert str(frame["year"].dtype) == "Int32"  # nullable integer, not float64
-    years = {a: (None if pd.isna(y) else int(y)) for a, y in zip(frame["article_id"], frame["year"])}
+    years = {a: (None if pd.isna(y) else int(y)) for a, y in zip(frame["article_id"], frame["year"], strict=True)}
     assert years == gold_years
 
 
@@ -71,7 +71,7 @@ def test_pyarrow_parquet_and_dataset(crawled, gold_years) -> None:
         assert table.num_rows == len(gold_years)
         for field in ARTICLE_SCHEMA:
             assert table.schema.field(field.name).type == field.type, field.name
-        assert dict(zip(table["article_id"].to_pylist(), table["year"].to_pylist())) == gold_years
+        assert dict(zip(table["article_id"].to_pylist(), table["year"].to_pylist(), strict=True)) == gold_years
     assert pq.read_table(out / "rejects").num_rows == summary["rejects_written"]
     # Pruning by year still works, by the column (the folders name the same year).
     some_year = next(y for y in gold_years.values() if y is not None)

@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings
@@ -29,7 +29,7 @@ EXIT_USAGE = 2
 def one_line_usage_errors(parser: argparse.ArgumentParser, command: str) -> None:
     """A usage error prints ``scrapy <command>: error: ...`` alone, without the usage block (``-h`` has it)."""
 
-    def error(message: str) -> None:
+    def error(message: str) -> NoReturn:
         parser.exit(EXIT_USAGE, f"scrapy {command}: error: {message}\n")
 
     parser.error = error  # type: ignore[method-assign]
@@ -44,7 +44,7 @@ def check_settings(settings: BaseSettings) -> None:
 
 
 def debugging(settings: BaseSettings | None) -> bool:
-    return settings is not None and str(settings.get("LOG_LEVEL", "")).upper() == "DEBUG"
+    return settings is not None and str(settings.get("LOG_LEVEL")).upper() == "DEBUG"
 
 
 def report(command: str, what: str, exc: BaseException, settings: BaseSettings | None) -> None:

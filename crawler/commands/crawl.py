@@ -20,7 +20,6 @@ from scrapy.exceptions import UsageError
 from scrapy.spiderloader import get_spider_loader
 
 from crawler.commands import check_settings, one_line_usage_errors, report
-from crawler.itempipelines import STORAGE_ERROR_STAT
 from crawler.extensions import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
@@ -30,6 +29,7 @@ from crawler.extensions import (
     FORCED_SHUTDOWN,
     RunSummary,
 )
+from crawler.itempipelines import STORAGE_ERROR_STAT
 
 
 class Command(ScrapyCrawlCommand):
@@ -42,6 +42,11 @@ class Command(ScrapyCrawlCommand):
         super().process_options(args, opts)
         assert self.settings is not None
         check_settings(self.settings)
+        from pipelines.layout import storage_problems  # storage (helper S): no WARC archive on object storage
+
+        archive = self.settings.getbool("RAW_ARCHIVE_ENABLED")
+        if problems := storage_problems(self.settings.get("DATASET_DIR"), raw_archive=archive):
+            raise UsageError("; ".join(problems), print_help=False)
         if len(args) == 1:
             check_spider_arguments(self.settings, args[0], opts.spargs)
 

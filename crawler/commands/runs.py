@@ -54,8 +54,8 @@ def render_table(runs: list[RunRecord]) -> list[str]:
     rows = [COLUMNS, *(_row(run) for run in runs)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = []
-    for row, run in zip(rows, [None, *runs]):
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for row, run in zip(rows, [None, *runs], strict=True):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         for check in run.failed_checks if run else ():
             lines.append(f"    failed check: {check}")
     return lines

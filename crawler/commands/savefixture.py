@@ -7,6 +7,7 @@ fix it by hand where it is wrong) before committing the folder.
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ class _FetchOne(scrapy.Spider):
         self.url = url
         self.pages = pages
 
-    async def start(self):  # type: ignore[override]
+    async def start(self) -> AsyncIterator[scrapy.Request]:
         yield scrapy.Request(self.url, callback=self.keep, dont_filter=True)
 
     def keep(self, response: scrapy.http.Response) -> None:

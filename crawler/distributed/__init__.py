@@ -33,7 +33,6 @@ import os
 import re
 import socket
 from dataclasses import dataclass
-from typing import Any
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
@@ -105,7 +104,7 @@ class FrontierKeys:
 
 
 def frontier_keys(settings: BaseSettings, spider_name: str) -> FrontierKeys:
-    return FrontierKeys(check_name(settings.get("REDIS_CRAWL_ID") or "qikan", "REDIS_CRAWL_ID"), spider_name)
+    return FrontierKeys(check_name(settings.get("REDIS_CRAWL_ID"), "REDIS_CRAWL_ID"), spider_name)
 
 
 def worker_in_use_message(worker: str, prefix: str, timeout: float) -> str:
@@ -118,19 +117,12 @@ def worker_in_use_message(worker: str, prefix: str, timeout: float) -> str:
 class RedisAddon:
     """Scrapy add-on: switches scheduler and duplicate filter to scrapy-redis when ``REDIS_URL`` is set."""
 
-    def __init__(self, spider_name: str | None = None) -> None:
-        self.spider_name = spider_name
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> RedisAddon:
-        return cls(getattr(crawler.spidercls, "name", None))
-
     def update_settings(self, settings: BaseSettings) -> None:
         if redis_url(settings) is None:
             return  # nothing about Redis is imported or needed
         from crawler.distributed.frontier import RequestsFirstMiddleware  # imports scrapy_redis: Redis mode only
 
-        crawl_id = check_name(settings.get("REDIS_CRAWL_ID") or "qikan", "REDIS_CRAWL_ID")
+        crawl_id = check_name(settings.get("REDIS_CRAWL_ID"), "REDIS_CRAWL_ID")
         settings.set("SCHEDULER", "crawler.distributed.frontier.RedisScheduler", "addon")
         settings.set("SCHEDULER_QUEUE_CLASS", "crawler.distributed.frontier.FrontierQueue", "addon")
         settings.set("DUPEFILTER_CLASS", "scrapy_redis.dupefilter.RFPDupeFilter", "addon")
@@ -144,20 +136,6 @@ class RedisAddon:
             settings.set("WORKER_ID", default_worker_id(), priority)
         check_name(str(settings.get("WORKER_ID")), "WORKER_ID")
         settings.set_in_component_priority_dict("SPIDER_MIDDLEWARES", RequestsFirstMiddleware, 5)
-        if self.spider_name:
-            self._check_redis(settings, self.spider_name)
+        # Redis itself is first reached by the scheduler: scrapy-redis pings it when the scheduler is built,
+        # and RedisScheduler.open refuses a WORKER_ID in use, atomically, before a request is sent.
 
-    @staticmethod
-    def _check_redis(settings: BaseSettings, spider_name: str) -> None:
-        """Fail before the crawl starts when Redis cannot be reached or WORKER_ID is taken.
-
-        The scheduler checks the id again, atomically, when it registers; this is for a clear error early.
-        """
-        from scrapy_redis.connection import get_redis_from_settings
-
-        server = get_redis_from_settings(settings)
-        server.ping()
-        keys = frontier_keys(settings, spider_name)
-        worker = str(settings["WORKER_ID"])
-        if server.exists(keys.heartbeat(worker)):
-            raise RuntimeError(worker_in_use_message(worker, keys.prefix, settings.getfloat("REDIS_WORKER_TIMEOUT", 60)))

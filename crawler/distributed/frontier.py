@@ -74,8 +74,8 @@ return 1
 
 # True when no other worker is alive or holds requests and nothing is queued: the crawl is over
 # (or never began), so its seen-set can go. KEYS: workers, requests; ARGV[1]: key prefix, ARGV[2]: this worker.
-_UNUSED = """
-local function unused()
+_CRAWL_OVER_LUA = """
+local function crawl_over()
   if redis.call('ZCARD', KEYS[2]) > 0 then return false end
   for _, w in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     if w ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. ':worker:' .. w, ARGV[1] .. ':inflight:' .. w,
@@ -88,12 +88,12 @@ end
 """
 
 # KEYS: workers, requests, dupefilter, stats. ARGV: prefix, worker, token, ttl ms, now.
-REGISTER = _UNUSED + """
+REGISTER = _CRAWL_OVER_LUA + """
 local heartbeat = ARGV[1] .. ':worker:' .. ARGV[2]
 local holder = redis.call('GET', heartbeat)
 if holder and holder ~= ARGV[3] then return -1 end
 local fresh = 0
-if unused() then
+if crawl_over() then
   redis.call('DEL', KEYS[3], KEYS[4])
   redis.call('HSET', KEYS[4], 'started_at', ARGV[5])
   fresh = 1
@@ -104,10 +104,10 @@ return fresh
 """
 
 # KEYS: workers, requests, dupefilter, stats. ARGV: prefix, worker.
-LEAVE = _UNUSED + """
+LEAVE = _CRAWL_OVER_LUA + """
 redis.call('SREM', KEYS[1], ARGV[2])
 redis.call('DEL', ARGV[1] .. ':worker:' .. ARGV[2], ARGV[1] .. ':inflight:' .. ARGV[2], ARGV[1] .. ':written:' .. ARGV[2])
-if unused() then
+if crawl_over() then
   redis.call('DEL', KEYS[3], KEYS[4])
   return 1
 end
@@ -157,10 +157,10 @@ class RedisScheduler(Scheduler):
         self.crawler = crawler
         settings = crawler.settings
         self.worker = str(settings["WORKER_ID"])
-        self.timeout = max(settings.getfloat("REDIS_WORKER_TIMEOUT", 60.0), 1.0)
+        self.timeout = max(settings.getfloat("REDIS_WORKER_TIMEOUT"), 1.0)
         self.keep_written = dataset_dir(settings) is not None  # no dataset, no commit to wait for
         # Room for the downloads under way and for retries waiting out their backoff, not for a backlog.
-        self.prefetch = settings.getint("REDIS_PREFETCH") or 4 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 1)
+        self.prefetch = settings.getint("REDIS_PREFETCH") or 4 * settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN")
         self.unprocessed: set[str] = set()
         self.registered = False
         self.links_pushed = 0
@@ -189,7 +189,7 @@ class RedisScheduler(Scheduler):
             keys=[self.keys.workers, self.keys.requests, self.keys.dupefilter, self.keys.stats],
             args=[self.keys.prefix, self.worker, self.token, int(self.timeout * 1000), to_text(_now())],
         )
-        if fresh == -1:  # taken since the add-on checked
+        if fresh == -1:  # a live worker holds this id
             raise RuntimeError(worker_in_use_message(self.worker, self.keys.prefix, self.timeout))
         self.registered = True
         self.crawl_started = self._started_at()
@@ -371,10 +371,10 @@ class RedisScheduler(Scheduler):
                 entries = [*pipe.hvals(written), *pipe.hvals(inflight)]
                 requests = [(data, self.queue.decode(data)) for data in entries]
                 ids = [urls.requested_article_id(r.url, r.meta.get("link_kind")) for _, r in requests]
-                stored = self.state.stored_since(sorted(set(ids) - {None}), self.crawl_started)
+                stored = self.state.stored_since(sorted({i for i in ids if i is not None}), self.crawl_started)
                 pipe.multi()
                 requeued = 0
-                for (data, request), article_id in zip(requests, ids):
+                for (data, request), article_id in zip(requests, ids, strict=True):
                     if article_id is not None and article_id in stored:
                         continue
                     pipe.zadd(self.keys.requests, {data: -request.priority})
@@ -445,4 +445,4 @@ def _text(value: str | bytes) -> str:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

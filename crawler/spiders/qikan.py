@@ -47,9 +47,9 @@ def raw_page_from_response(response: Response, link_kind: str | None) -> RawPage
     return RawPage(
         url=response.url,
         status=response.status,
-        headers={k: v for k, v in response.headers.to_unicode_dict().items()},
+        headers={str(k): str(v) for k, v in response.headers.to_unicode_dict().items()},
         body=response.body,
-        fetched_at=dt.datetime.now(dt.timezone.utc),
+        fetched_at=dt.datetime.now(dt.UTC),
         request_url=redirects[0] if redirects else None,
         link_kind=link_kind,
     )
@@ -88,7 +88,7 @@ class QikanSpider(scrapy.Spider):
         spider.discovery = Learner(
             article_patterns=settings.getlist("DISCOVERY_ARTICLE_PATTERNS"),
             listing_patterns=settings.getlist("DISCOVERY_LISTING_PATTERNS"),
-            probes_per_shape=settings.getint("DISCOVERY_PROBES_PER_SHAPE", 2),
+            probes_per_shape=settings.getint("DISCOVERY_PROBES_PER_SHAPE"),
         )
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
@@ -180,13 +180,14 @@ class QikanSpider(scrapy.Spider):
                 request.meta.get("shape"), probe=kind == "probe",
             )  # fmt: skip
             yield from self._requests(released)
-        if failure.check(HttpError):
+        if isinstance(failure.value, HttpError):
             yield raw_page_from_response(failure.value.response, kind)
             return
+        name = type(failure.value).__name__
         if failure.check(IgnoreRequest):
-            error = f"filtered: {failure.getErrorMessage() or failure.type.__name__}"
+            error = f"filtered: {failure.getErrorMessage() or name}"
         else:
-            error = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+            error = f"{name}: {failure.getErrorMessage()}"
         # Recorded under the URL that was asked for, not the last hop of a redirect chain.
         asked = (request.meta.get("redirect_urls") or [request.url])[0]
         if asked != request.url:
