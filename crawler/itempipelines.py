@@ -235,7 +235,7 @@ class DatasetPipeline:
             raise DropItem(f"Not stored (the dataset cannot be written): {item.url}", log_level="DEBUG")
         if not self.committing and time.monotonic() - self.last_commit >= self.commit_seconds:
             deferred_from_coro(self._commit())
-        if kind == "duplicate":
+        if kind == "duplicate" and isinstance(item, ArticleRecord):
             raise DropItem(f"Duplicate of article {item.article_id}: {item.url}", log_level="DEBUG")
         if isinstance(item, RejectRecord) and self.root is not None:  # without a dataset, feeds may want them
             level = "DEBUG" if item.reason in QUIET_REJECTS else "INFO"

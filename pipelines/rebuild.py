@@ -167,7 +167,7 @@ def rebuild(
     # The writers' Arrow buffer budget is for the whole rebuild, shared by the workers.
     options["max_buffer_bytes"] = max(options.get("max_buffer_bytes", BUFFER_BYTES) // workers, 1 << 20)
     spec = SinkSpec(root=out, run_id=run_id, options=WriterOptions(**options))
-    started_at = dt.datetime.now(dt.timezone.utc)
+    started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
     bar = Progress(reader, progress)
     try:  # storage (helper S): held for the whole run; a compaction waits for it, it waits for a compaction
@@ -180,7 +180,7 @@ def rebuild(
     except KeyboardInterrupt as exc:  # Ctrl-C, or ``stop`` set (the command's SIGTERM/SIGINT handler)
         summary = RunSummary(
             run_id=run_id, kind="rebuild", started_at=started_at.isoformat(timespec="seconds"),
-            finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             duration_seconds=round(time.monotonic() - started, 3), finish_reason=f"interrupted ({exc or 'SIGINT'})",
             interrupted=True, dataset_dir=out,
             details={"sources": sources, "workers": workers, "resumable": False, "pages_read": reader.pages_read,
@@ -206,7 +206,7 @@ def rebuild(
         run_id=run_id,
         kind="rebuild",
         started_at=started_at.isoformat(timespec="seconds"),
-        finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         duration_seconds=round(seconds, 3),
         finish_reason="finished",
         pages=counts["pages_processed"],

@@ -106,7 +106,7 @@ def main_module_not_inherited() -> Iterator[None]:
     ``__spec__`` and ``__file__`` when the process starts; they are restored after.
     """
     main = sys.modules["__main__"]
-    saved = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
+    saved: dict[str, object] = {name: main.__dict__[name] for name in ("__spec__", "__file__") if name in main.__dict__}
     main.__dict__.pop("__file__", None)
     main.__spec__ = None
     try:

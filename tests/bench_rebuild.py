@@ -67,7 +67,7 @@ def build_archive(work: Path, pages: int, body_chars: int) -> tuple[Path, list[s
     if not archive.is_dir():
         tmp = work / f".archive-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        start = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.timezone.utc)
+        start = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
         with WarcArchiveWriter(tmp, "bench") as writer:
             for i, row in enumerate(rows):
                 body = (site / "www" / row["url_path"].lstrip("/")).read_bytes()
@@ -100,7 +100,7 @@ def compare_engines(bodies: list[str], cache_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     tokens = [fast.tokens(body) for body in bodies]
     fast_wall = time.perf_counter() - started
-    identical = sum(ours == theirs for ours, theirs in zip(tokens, reference))
+    identical = sum(ours == theirs for ours, theirs in zip(tokens, reference, strict=True))
     return {
         "bodies": len(bodies),
         "jieba_seconds": jieba_wall,

@@ -16,9 +16,9 @@ import pytest
 from pipelines.archive import WarcArchiveWriter
 from pipelines.compact import compact
 from pipelines.fixtures import FIELDS, compare, iter_fixtures, load_fixture
+from pipelines.pool import route_key, shard_of
 from pipelines.process import process_page
 from pipelines.rawpage import RawPage
-from pipelines.pool import route_key, shard_of
 from pipelines.rebuild import RebuildError, rebuild
 from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, to_row
 from pipelines.segment import SegmentConfig, get_segmenter
@@ -27,7 +27,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT / "tests" / "fixtures" / "pages"
 ALL = list(iter_fixtures(FIXTURES))
 BASE = "http://127.0.0.1:8000"
-T0 = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 8, 30, 15, 123456, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
