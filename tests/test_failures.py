@@ -186,7 +186,17 @@ def rebuild_command(sources: list[Path | str], out: Path, *args: str) -> list[st
 def test_a_stopped_rebuild_leaves_no_helper_and_no_half_file(tmp_path: Path, started, long_archive: Path, sig: int) -> None:
     out = tmp_path / "data"
     rebuild = started(rebuild_command(sorted(long_archive.glob("copy-*")), out, "--workers", "2"))
-    wait_until(lambda: len(descendants(rebuild.pid)) >= 2 and cpu_seconds(rebuild.pid) >= 2, rebuild, "pages processed")
+    def busy() -> bool:  # the workers are processing pages: CPU of the whole tree, not the reading process alone
+        helpers = descendants(rebuild.pid)
+        total = 0.0
+        for pid in [rebuild.pid, *helpers]:
+            try:
+                total += cpu_seconds(pid)
+            except OSError:  # ended meanwhile
+                pass
+        return len(helpers) >= 2 and total >= 2
+
+    wait_until(busy, rebuild, "pages processed")
     helpers = descendants(rebuild.pid)
     rebuild.send_signal(sig)
     code = rebuild.wait(timeout=60)
