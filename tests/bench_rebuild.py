@@ -9,6 +9,9 @@ is what the rebuild costs against pure jieba alone (issue 15's target: at most
 0.4). The fast engine goes over the same bodies in the same process: its
 bodies/s, how many bodies give exactly jieba's tokens, and its load cost.
 
+The same rebuild with ``SEGMENT_ENABLED=False`` is the ceiling: what the rest of the
+pipeline (decode, extract, normalise, write) allows; pages/s is printed against both.
+
 The archive is made from a :mod:`tests.sitegen` site (article pages only,
 bodies of ``body_chars`` characters), written with the crawl's own
 :class:`~pipelines.archive.WarcArchiveWriter`. The rebuild is the real
@@ -16,7 +19,7 @@ bodies of ``body_chars`` characters), written with the crawl's own
 command (Scrapy's start-up included). Peak RSS is reported per process (the
 high-water mark of the command's process, which is worker 1, and of each
 helper), as their sum, and as the largest sum of the whole process tree's RSS
-(forkserver and resource tracker included) sampled every 50 ms from outside:
+(resource tracker included) sampled every 50 ms from outside:
 an upper bound, since pages shared between processes count once per process.
 
 Usage: ``python -m tests.bench_rebuild [--pages 3000] [--body-chars 3000] [--workers N] [--dir DIR]``
@@ -138,12 +141,13 @@ def _tree_rss_mb(root_pid: int) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_rebuild(source: Path, out: Path, workers: int, cache_dir: Path) -> dict[str, Any]:
+def run_rebuild(source: Path, out: Path, workers: int, cache_dir: Path, *extra: str) -> dict[str, Any]:
     """``scrapy rebuild SOURCE -s DATASET_DIR=OUT``, as a user runs it, its process tree's RSS sampled meanwhile."""
     shutil.rmtree(out, ignore_errors=True)
     command = [
         sys.executable, "-m", "scrapy.cmdline", "rebuild", str(source), "--workers", str(workers), "--no-progress",
         "-s", f"DATASET_DIR={out}", "-s", f"JIEBA_CACHE_DIR={cache_dir}", "-s", "RUN_ID=bench", "-s", "LOG_LEVEL=WARNING",
+        *extra,
     ]  # fmt: skip
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
@@ -178,6 +182,7 @@ def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | No
     cache_dir = work / "jieba-cache"
     source, bodies = build_archive(work, pages, body_chars)
     summary = run_rebuild(source, work / f"out-{pages}", workers, cache_dir)
+    ceiling = run_rebuild(source, work / f"out-{pages}-ceiling", workers, cache_dir, "-s", "SEGMENT_ENABLED=False")
     engines = compare_engines(bodies, cache_dir)
     floor, floor_cpu = engines.pop("jieba_seconds"), engines.pop("jieba_cpu_seconds")
     seconds = summary["duration_seconds"]
@@ -194,6 +199,10 @@ def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | No
         "jieba_seconds_one_core": round(floor, 3),
         "floor_seconds": round(floor / cores, 3),
         "ratio": round(seconds / (floor / cores), 3),
+        "floor_pages_per_second": round(summary["pages_processed"] / (floor / cores), 1),
+        "ceiling_seconds": ceiling["duration_seconds"],
+        "ceiling_pages_per_second": ceiling["pages_per_second"],
+        "share_of_ceiling": round(summary["pages_per_second"] / ceiling["pages_per_second"], 3),
         "ratio_whole_process": round(summary["process_seconds"] / (floor / cores), 3),
         "jieba_cpu_seconds": round(floor_cpu, 3),
         "rebuild_cpu_seconds": round(cpu, 3),
@@ -225,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
             f"peak RSS main {rss['main']:.0f} MB + helpers {'+'.join(f'{w:.0f}' for w in rss['helpers'])} MB = "
             f"{result['peak_rss_mb']:.0f} MB (process tree sampled {rss['sampled_tree_sum']:.0f} MB); CPU {result['rebuild_cpu_seconds']:.1f} s "
             f"vs jieba {result['jieba_cpu_seconds']:.1f} s (cpu ratio {result['cpu_ratio']:.2f}); load before {result['load_before']:.2f}"
+        )
+        print(
+            f"pages/s: {result['pages_per_second']:.0f} against the pure-jieba floor's {result['floor_pages_per_second']:.0f} "
+            f"(x{result['floor_seconds'] / result['rebuild_seconds']:.1f}) and the no-segmentation ceiling's "
+            f"{result['ceiling_pages_per_second']:.0f} (SEGMENT_ENABLED=False, {result['ceiling_seconds']:.1f} s; "
+            f"{result['share_of_ceiling']:.0%} of it)"
         )
         e = result["engines"]
         print(
