@@ -49,7 +49,7 @@ from pyarrow import fs as pafs
 
 from pipelines import layout, leases
 from pipelines.dataset import METADATA_PREFIX, DatasetWriter, publish_files, write_atomic
-from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA
+from pipelines.sink import WriterOptions, open_writers
 from pipelines.urls import article_id
 
 logger = logging.getLogger(__name__)
@@ -182,16 +182,11 @@ def _rewrite(location: str, filesystem: pafs.FileSystem, base: str, name: str, c
     winners = newest_per_key(index)
     if name == layout.REJECTS:
         winners = winners.filter(_not_an_article_now(winners.column("key"), article_ids))
-    staging = f"{layout.STAGING_DIR}/{COMPACT_STAGING}{compaction_id}/{name}"
-    writer = DatasetWriter(
-        f"{location}/{staging}",
-        ARTICLE_SCHEMA if name == layout.ARTICLES else REJECT_SCHEMA,
-        run_id=compaction_id,
-        partition_by="year" if name == layout.ARTICLES else None,
-        metadata={"compacted_runs": ",".join(runs)},
-        honour_compaction=False,
-        **options,
-    )
+    staging_root = f"{layout.STAGING_DIR}/{COMPACT_STAGING}{compaction_id}"
+    staging = f"{staging_root}/{name}"
+    articles, rejects = open_writers(f"{location}/{staging_root}", compaction_id, None, WriterOptions(**options),
+                                     metadata={"compacted_runs": ",".join(runs)}, honour_compaction=False)
+    writer = articles if name == layout.ARTICLES else rejects
     try:
         rows = _copy_rows(filesystem, files, winners, writer)
         writer.commit()

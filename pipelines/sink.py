@@ -62,10 +62,13 @@ def use_system_allocator() -> None:
 
 
 def open_writers(root: str, run_id: str, worker_id: str | None, options: WriterOptions,
-                 metadata: Mapping[str, str] | None = None) -> tuple[DatasetWriter, DatasetWriter]:
-    """The articles and rejects writers of a run under ``root`` (the one place they are set up)."""
+                 metadata: Mapping[str, str] | None = None, *,
+                 honour_compaction: bool = True) -> tuple[DatasetWriter, DatasetWriter]:
+    """The articles and rejects writers of a run under ``root`` (the one place they are set up, for
+    crawl, rebuild and compact; compaction writes into its own staging root and does not wait for itself)."""
     base = root.rstrip("/")
-    common: dict[str, Any] = dict(run_id=run_id, worker_id=worker_id, metadata=metadata, **options.as_kwargs())
+    common: dict[str, Any] = dict(run_id=run_id, worker_id=worker_id, metadata=metadata,
+                                  honour_compaction=honour_compaction, **options.as_kwargs())
     articles = DatasetWriter(f"{base}/{layout.ARTICLES}", ARTICLE_SCHEMA, partition_by="year", **common)
     rejects = DatasetWriter(f"{base}/{layout.REJECTS}", REJECT_SCHEMA, **common)
     return articles, rejects
