@@ -153,7 +153,8 @@ class _LineBuilder:
                     self.flush()
                 self.text(element.tail, outer)
                 continue
-            if not tag or tag in SKIPPED_TAGS or _is_hidden(element):
+            attributes = element.items()  # most elements have none: one call instead of one per attribute
+            if not tag or tag in SKIPPED_TAGS or (attributes and _is_hidden(attributes)):
                 self.text(element.tail, outer)
                 continue
             if tag == "br":
@@ -162,26 +163,27 @@ class _LineBuilder:
                 continue
             if tag in BLOCK_TAGS:
                 self.flush()
-            inner = _context(
-                outer.in_link or tag == "a",
-                outer.centred or _is_centred(element, tag),
-                outer.heading or tag in HEADING_TAGS,
-                outer.chrome or tag in CHROME_TAGS or _is_ad(element),
-            )
+            centred = outer.centred or ((tag == "center" or bool(attributes)) and _is_centred(element, tag, attributes))
+            chrome = outer.chrome or tag in CHROME_TAGS or bool(attributes) and _is_ad(attributes)
+            inner = _context(outer.in_link or tag == "a", centred, outer.heading or tag in HEADING_TAGS, chrome)
             if tag == "a":
                 label = _text_of(element)
                 if label.strip():
                     self._links.append(label)
             self.text(element.text, inner)
-            stack.append((element, True, outer))
-            stack.extend((child, False, inner) for child in reversed(element))
+            if len(element):
+                stack.append((element, True, outer))
+                stack.extend((child, False, inner) for child in reversed(element))
+            else:  # a leaf: its end tag is now
+                if tag in BLOCK_TAGS:
+                    self.flush()
+                self.text(element.tail, outer)
 
 
-def _is_centred(element: etree._Element, tag: str) -> bool:
-    marked = (
-        tag == "center"
-        or bool(_CENTRED_STYLE_RE.search(element.get("style") or ""))
-        or (element.get("align") or "").strip().lower() == "center"
+def _is_centred(element: etree._Element, tag: str, attributes: list[tuple[str, str]]) -> bool:
+    marked = tag == "center" or any(
+        (name == "style" and _CENTRED_STYLE_RE.search(value)) or (name == "align" and value.strip().lower() == "center")
+        for name, value in attributes
     )
     return marked and _text_length(element, _CENTRED_TEXT_LIMIT) <= _CENTRED_TEXT_LIMIT
 
@@ -202,13 +204,14 @@ _TAG_NAMES: dict[str, str] = {}
 """Raw tag → bare lower-case name, computed once per distinct tag."""
 
 
-def _is_hidden(element: etree._Element) -> bool:
-    return element.get("hidden") is not None or bool(_HIDDEN_STYLE_RE.search(element.get("style") or ""))
+def _is_hidden(attributes: list[tuple[str, str]]) -> bool:
+    return any(name == "hidden" or (name == "style" and _HIDDEN_STYLE_RE.search(value)) for name, value in attributes)
 
 
-def _is_ad(element: etree._Element) -> bool:
-    classes = (element.get("class") or "").split()
-    return any(c == "ad" or c.startswith("ad-") for c in classes)
+def _is_ad(attributes: list[tuple[str, str]]) -> bool:
+    return any(
+        name == "class" and any(c == "ad" or c.startswith("ad-") for c in value.split()) for name, value in attributes
+    )
 
 
 _WORD_RE = re.compile(r"\w")
@@ -230,7 +233,8 @@ def _text_of(element: etree._Element) -> str:
                 parts.append(node.tail)
             continue
         tag = _tag(node)
-        if not tag or tag in SKIPPED_TAGS or _is_hidden(node):
+        attributes = node.items()
+        if not tag or tag in SKIPPED_TAGS or (attributes and _is_hidden(attributes)):
             if node is not element and node.tail:
                 parts.append(node.tail)
             continue
