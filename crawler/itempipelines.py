@@ -27,6 +27,7 @@ from scrapy.utils.reactor import is_asyncio_reactor_installed
 from twisted.internet import defer
 
 from crawler.runinfo import crawl_run_id, dataset_dir, process_workers, segment_config
+from crawler.signals import dataset_committed
 from pipelines import layout, leases
 from pipelines.dataset import DatasetWriteError, check_writable
 from pipelines.pool import BATCH_PAGES, open_pool, process_batch, route_key
@@ -35,7 +36,7 @@ from pipelines.rawpage import RawPage
 from pipelines.records import ArticleRecord, RejectReason, RejectRecord, RejectStage
 from pipelines.sink import QUIET_REJECTS, TRACKED_FIELDS, Sink, WriterOptions, use_system_allocator
 
-__all__ = ["QUIET_REJECTS", "TRACKED_FIELDS", "DatasetPipeline", "PageProcessingPipeline", "dataset_committed"]
+__all__ = ["QUIET_REJECTS", "TRACKED_FIELDS", "DatasetPipeline", "PageProcessingPipeline"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,10 +48,6 @@ STORAGE_ERROR_STAT = "qikan/storage_error"
 STORAGE_ERROR_REASON = "dataset_write_error"
 """The close reason of a crawl stopped by a storage error."""
 
-dataset_committed = object()
-"""Signal sent by :class:`DatasetPipeline` after each commit, with ``stored``: (article_id, fetched_at) of
-the article rows and settled rejects committed since the previous one. A distributed crawl records them
-as stored in Redis (:mod:`crawler.distributed`): only now are they on disk."""
 
 
 def _reactor() -> Any:

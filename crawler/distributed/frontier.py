@@ -41,9 +41,10 @@ from scrapy_redis.scheduler import Scheduler
 from twisted.internet.task import LoopingCall
 
 from crawler.distributed import FrontierKeys, frontier_keys, worker_in_use_message
+from crawler.distributed.lua import CLAIM, DONE, LEAVE, REGISTER
 from crawler.distributed.state import RedisArticleState, from_text, to_text
-from crawler.itempipelines import dataset_committed
 from crawler.runinfo import crawl_run_id, dataset_dir
+from crawler.signals import dataset_committed
 from pipelines import urls
 
 logger = logging.getLogger(__name__)
@@ -54,66 +55,6 @@ WAKE_SECONDS = 0.5
 """How often a waiting worker looks for new requests (Scrapy itself looks every 5 s)."""
 LINKS_STAT = "qikan/article_links_seen"
 CRAWL_LINKS_STAT = "qikan/distributed/crawl_article_links_seen"
-
-# Pop the most urgent request and record it as this worker's, in one step: a kill can come anywhere.
-CLAIM = """
-local popped = redis.call('ZPOPMIN', KEYS[1])
-if #popped == 0 then return false end
-redis.call('HSET', KEYS[2], redis.sha1hex(popped[1]), popped[1])
-return popped[1]
-"""
-
-# inflight -> written (or just gone, when no dataset is written).
-DONE = """
-local data = redis.call('HGET', KEYS[1], ARGV[1])
-if not data then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-if ARGV[2] == '1' then redis.call('HSET', KEYS[2], ARGV[1], data) end
-return 1
-"""
-
-# True when no other worker is alive or holds requests and nothing is queued: the crawl is over
-# (or never began), so its seen-set can go. KEYS: workers, requests; ARGV[1]: key prefix, ARGV[2]: this worker.
-_CRAWL_OVER_LUA = """
-local function crawl_over()
-  if redis.call('ZCARD', KEYS[2]) > 0 then return false end
-  for _, w in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-    if w ~= ARGV[2] and redis.call('EXISTS', ARGV[1] .. ':worker:' .. w, ARGV[1] .. ':inflight:' .. w,
-                                   ARGV[1] .. ':written:' .. w) > 0 then
-      return false
-    end
-  end
-  return true
-end
-"""
-
-# KEYS: workers, requests, dupefilter, stats. ARGV: prefix, worker, token, ttl ms, now.
-REGISTER = _CRAWL_OVER_LUA + """
-local heartbeat = ARGV[1] .. ':worker:' .. ARGV[2]
-local holder = redis.call('GET', heartbeat)
-if holder and holder ~= ARGV[3] then return -1 end
-local fresh = 0
-if crawl_over() then
-  redis.call('DEL', KEYS[3], KEYS[4])
-  redis.call('HSET', KEYS[4], 'started_at', ARGV[5])
-  fresh = 1
-end
-redis.call('SADD', KEYS[1], ARGV[2])
-redis.call('SET', heartbeat, ARGV[3], 'PX', ARGV[4])
-return fresh
-"""
-
-# KEYS: workers, requests, dupefilter, stats. ARGV: prefix, worker.
-LEAVE = _CRAWL_OVER_LUA + """
-redis.call('SREM', KEYS[1], ARGV[2])
-redis.call('DEL', ARGV[1] .. ':worker:' .. ARGV[2], ARGV[1] .. ':inflight:' .. ARGV[2], ARGV[1] .. ':written:' .. ARGV[2])
-if crawl_over() then
-  redis.call('DEL', KEYS[3], KEYS[4])
-  return 1
-end
-return 0
-"""
-
 
 class FrontierQueue(PriorityQueue):
     """scrapy-redis's priority queue, with a pop that records the request as taken by a worker."""

@@ -3,7 +3,7 @@
 Several workers commit files into one dataset at once, so each would otherwise
 have to re-read the whole (possibly remote) dataset to learn what the others
 stored. The hash is written by the worker that committed the rows, right after
-the rename (:data:`crawler.itempipelines.dataset_committed`), so the crash
+the rename (:data:`crawler.signals.dataset_committed`), so the crash
 semantics of :mod:`pipelines.state` hold: an article counts as stored only once
 its file is in place. The first Redis-mode crawl of a dataset seeds the hash
 from the dataset, so switching to Redis keeps the history; a hash that lists
