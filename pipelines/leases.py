@@ -42,6 +42,7 @@ from pathlib import Path
 from pyarrow import fs as pafs
 
 from pipelines import layout
+from pipelines.procs import pid_alive
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +101,9 @@ def _process_start(pid: int) -> str | None:
 
 
 def _process_alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Alive, and the same process that took the lease (a pid is reused after a reboot)."""
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     current = _process_start(pid)
     return start is None or current is None or current == start
 

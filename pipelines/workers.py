@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from pipelines.process import Analyser
+from pipelines.procs import pid_alive
 from pipelines.segment import SegmentConfig, get_segmenter
 
 PARENT_POLL_SECONDS = 1.0
@@ -55,23 +56,13 @@ def watch_parent(pid: int, on_death: Callable[[], None] = _exit_now) -> threadin
             select.select([pidfd], [], [])
             os.close(pidfd)
         else:
-            while _alive(pid):
+            while pid_alive(pid):
                 threading.Event().wait(PARENT_POLL_SECONDS)
         on_death()
 
     watcher = threading.Thread(target=wait_for_exit, name=f"watch-parent-{pid}", daemon=True)
     watcher.start()
     return watcher
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def peak_rss_kb() -> int:

@@ -47,6 +47,7 @@ import jieba
 from pipelines.archive import WarcArchiveWriter
 from pipelines.rawpage import RawPage
 from pipelines.segment import SegmentConfig, bundled_userdict_path, get_segmenter
+from tests.bench_crawlmem import sample_rss_mb
 from tests.crawlcmd import REPO
 
 BASE_URL = "http://127.0.0.1:8000"
@@ -120,25 +121,7 @@ def compare_engines(bodies: list[str], cache_dir: Path) -> dict[str, Any]:
 
 def _tree_rss_mb(root_pid: int) -> float:
     """Sum of VmRSS over ``root_pid`` and its descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            ppid, pages = int(fields[1]), int(fields[21])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-        rss[int(entry)] = pages
-    total, todo = 0, [root_pid]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo.extend(children.get(pid, []))
-    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return sample_rss_mb(root_pid)[1]
 
 
 def run_rebuild(source: Path, out: Path, workers: int, cache_dir: Path, *extra: str) -> dict[str, Any]:
