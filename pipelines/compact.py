@@ -50,6 +50,7 @@ from pyarrow import fs as pafs
 from pipelines import layout, leases
 from pipelines.dataset import METADATA_PREFIX, DatasetWriter, publish_files, write_atomic
 from pipelines.sink import WriterOptions, open_writers
+from pipelines.summary import RunSummary
 from pipelines.urls import article_id
 
 logger = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ def compact(root: str | Path, *, force: bool = False, wait_seconds: float = 0.0,
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
     options = dict(row_group_rows=row_group_rows, max_rows_per_file=max_rows_per_file, max_buffer_bytes=max_buffer_bytes)
-    summary: dict[str, Any] = {"run_id": compaction_id, "kind": "compact", "started_at": started_at.isoformat(timespec="seconds")}
+    details: dict[str, Any] = {}
     try:
         marker = leases.acquire_compaction(location, compaction_id, force=force, wait_seconds=wait_seconds, sleep=sleep)
     except leases.LeaseConflict as exc:
@@ -320,16 +321,20 @@ def compact(root: str | Path, *, force: bool = False, wait_seconds: float = 0.0,
         result.pop("article_ids")
         now = layout.list_data_files(filesystem, f"{base}/{name}")
         result["files_committed_meanwhile"] = sum(1 for p in now if p not in replaced) - result["files_after"]
-        summary[name] = result
-    summary.update(
+        details[name] = result
+    summary = RunSummary(
+        run_id=compaction_id,
+        kind="compact",
+        started_at=started_at.isoformat(timespec="seconds"),
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         duration_seconds=round(time.monotonic() - started, 3),
-        grace_seconds=grace_seconds,
-        forced=force,
+        finish_reason="finished",
         articles_written=results[layout.ARTICLES]["rows_after"] if layout.ARTICLES in results else 0,
         rejects_written=results[layout.REJECTS]["rows_after"] if layout.REJECTS in results else 0,
+        files_written=sum(result["files_after"] for result in results.values()),
         dataset_dir=location,
-    )
+        details={**details, "grace_seconds": grace_seconds, "forced": force},
+    ).to_json()
     if results:
         write_atomic(location, f"runs/{compaction_id}.json", json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
     return summary

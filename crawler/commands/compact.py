@@ -80,7 +80,7 @@ class Command(ScrapyCommand):
             return
         for name in ("articles", "rejects"):
             part = summary.get(name)
-            if part is None:
+            if not part:
                 print(f"{name}: no files")
                 continue
             print(
