@@ -22,6 +22,8 @@ from pipelines.records import ArticleRecord, RejectReason, RejectRecord, RejectS
 
 logger = logging.getLogger(__name__)
 
+GZIP_MAGIC = b"\x1f\x8b"
+
 
 class Analyser(Protocol):
     """What segmentation offers the pipeline (see :mod:`pipelines.segment`)."""
@@ -81,6 +83,8 @@ def _extract(raw: RawPage) -> ExtractedArticle | RejectRecord:
         return reject(raw, RejectReason.HTTP_STATUS, RejectStage.FETCH, f"HTTP {raw.status}")
     if not raw.body.strip():
         return reject(raw, RejectReason.EMPTY_BODY, RejectStage.DECODE, "empty response body")
+    if raw.body[:2] == GZIP_MAGIC:  # a gzipped sitemap or a download: a file, not a page that failed to decode
+        return reject(raw, RejectReason.NOT_ARTICLE, RejectStage.CLASSIFY, "a gzip-compressed file, not a page")
     try:
         html = decode_body(raw.body, raw.header("Content-Type")).text
     except UndecodableError as exc:

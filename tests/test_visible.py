@@ -132,3 +132,14 @@ def test_soft_404_listing_and_a_page_without_an_article() -> None:
 def test_published_date_forms() -> None:
     for line, expected in (("论文发表时间：2019年4月28日", dt.date(2019, 4, 28)), ("论文发表时间 2019-4-28", dt.date(2019, 4, 28))):
         assert read_text(f"某题论文_张三\n{line}\n正文一段。").published_date == expected
+
+
+def test_a_gzipped_file_is_not_an_article_and_not_undecodable() -> None:
+    import gzip
+
+    from pipelines.process import process_page
+    from pipelines.rawpage import RawPage
+
+    raw = RawPage(url="http://127.0.0.1:8000/sitemaps/a.xml.gz", status=200, body=gzip.compress(b"<urlset/>"))
+    outcome = process_page(raw)
+    assert (outcome.reason, outcome.stage) == ("not_article", "classify")
