@@ -45,6 +45,7 @@ class S3Server:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.process: subprocess.Popen[bytes] | None = None
+        self.ports: dict[str, int] = {}
         self.port = 0
 
     @property
@@ -66,7 +67,7 @@ class S3Server:
         data = self.directory / "data"
         data.mkdir()
         self.port = free_port()
-        ports = {name: free_port() for name in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+        ports = self.ports = {name: free_port() for name in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
                                                 "filer.port", "filer.port.grpc", "s3.port.grpc", "s3.port.iceberg",
                                                 "s3.port.lance")}
         command = [
@@ -99,6 +100,9 @@ class S3Server:
             self.process.kill()  # test data only: no need to wait for its graceful shutdown
             self.process.wait(timeout=10)
         self.process = None
+        for port in [self.port, *self.ports.values()]:  # weed puts a unix socket per port in /tmp, whatever TMPDIR says
+            for socket_file in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                socket_file.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
