@@ -222,6 +222,7 @@ def test_the_setting_chooses_the_engine(tmp_path: Path) -> None:
 
     from crawler import settings as project_settings
     from crawler.runinfo import segment_config
+    from crawler.validation import validate_settings
 
     defaults = Settings()
     defaults.setmodule(project_settings)
@@ -231,4 +232,4 @@ def test_the_setting_chooses_the_engine(tmp_path: Path) -> None:
     assert segment_config(defaults).engine == "jieba"
     defaults.set("SEGMENT_ENGINE", "rust")
     with pytest.raises(ValueError, match="SEGMENT_ENGINE='rust' must be one of fast, jieba"):
-        project_settings.validate_settings(defaults)
+        validate_settings(defaults)

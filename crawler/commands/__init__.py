@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings
 
-from crawler.settings import validate_settings
+from crawler.validation import validate_settings
 
 EXIT_USAGE = 2
 """argparse's and Scrapy's code for a usage error; kept for every mistake in arguments or settings."""
@@ -36,7 +36,7 @@ def one_line_usage_errors(parser: argparse.ArgumentParser, command: str) -> None
 
 
 def check_settings(settings: BaseSettings) -> None:
-    """Every setting's value, checked before anything starts (see :func:`crawler.settings.validate_settings`)."""
+    """Every setting's value, checked before anything starts (see :func:`crawler.validation.validate_settings`)."""
     try:
         validate_settings(settings)
     except ValueError as exc:
