@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pipelines import urls
+from pipelines.labels import META_LABELS, SOFT_404_MARKER
 from pipelines.urls import path_has_slug, url_shape  # noqa: F401 (part of this module's interface)
 
 
@@ -35,9 +36,6 @@ class PageClass(enum.StrEnum):
 
 # -- the page classifier -------------------------------------------------------------------------
 
-ARTICLE_LABELS = ("论文作者", "论文发表刊物", "论文发表时间")
-"""The labelled lines every article shows, whatever their punctuation or cell."""
-SOFT_404_MARKER = "页面不存在"
 TITLE_LINE_RE = re.compile(r"论文_")
 BODY_TEXT_MIN_CHARS = 80
 """A text block this long is body text; chrome lines (links, labels, footer) are shorter."""
@@ -66,8 +64,8 @@ def classify_texts(texts: Iterable[str], title: str, on_site_links: int) -> Page
     soft_404 = SOFT_404_MARKER in title
     title_line = bool(TITLE_LINE_RE.search(title))
     for text in texts:
-        if text[:2] == "论文" and text.startswith(ARTICLE_LABELS):
-            labels.update(label for label in ARTICLE_LABELS if text.startswith(label))
+        if text[:2] == "论文" and text.startswith(META_LABELS):
+            labels.update(label for label in META_LABELS if text.startswith(label))
         longest = max(longest, len(text))
         if not soft_404 and SOFT_404_MARKER in text:
             soft_404 = True

@@ -24,7 +24,6 @@ from pipelines import labels, urls
 from pipelines.normalize import normalize_paragraphs, normalize_text
 from pipelines.visible import BR_MARK, Line, lines_from_html, lines_from_text
 
-SOFT_404_MARKER = "页面不存在"
 SITE_TITLE_SUFFIX_RE = re.compile(r"\s*[-_|–—]\s*期刊图书馆\s*$")
 END_RE = re.compile(r"^(?:猜你喜欢|相关论文|相关文章|推荐阅读|相关推荐|下载\s*Doc\s*文档|Copyright|©|版权所有)", re.I)
 """Lines where the article ends and the page's closing chrome begins."""
@@ -129,7 +128,7 @@ def read_lines(lines: Sequence[Line], document_title: str | None = None) -> Arti
 
     affiliations, paragraphs = _content(lines, title_at, printed, labelled)
     soft_404 = not meta and any(
-        SOFT_404_MARKER in line.text and len(line.text.strip()) <= 60 for line in lines if not line.link_only
+        labels.SOFT_404_MARKER in line.text and len(line.text.strip()) <= 60 for line in lines if not line.link_only
     )
     return ArticleText(
         title=title or None,

@@ -16,6 +16,10 @@ from pipelines.normalize import normalize_text
 from pipelines.visible import BR_MARK, Line
 
 META_LABELS = ("论文作者", "论文发表刊物", "论文发表时间")
+"""The labelled lines every article shows; discovery and extraction both recognise an article by them."""
+TAGS_LABEL = "标签"
+SOFT_404_MARKER = "页面不存在"
+"""What a missing page says (SPEC: "您访问的页面不存在"), in any wording around it."""
 META_LINE_RE = re.compile(r"^[【\[]?(论文作者|论文发表刊物|论文发表时间)[】\]]?\s*[:：]?\s*(.*)$")
 TAGS_LINE_RE = re.compile(r"^[【\[]?标签[】\]]?\s*(?:[:：]\s*(.*)|$)")
 LABEL_START_RE = re.compile(r"(?<=\s)(?=(?:论文作者|论文发表刊物|论文发表时间|标签)\s*[:：])")
@@ -79,7 +83,7 @@ def labelled_lines(lines: Sequence[Line]) -> tuple[set[int], dict[str, str], lis
     return taken, meta, tags or []
 
 
-_LABEL_WORDS = ("论文作者", "论文发表刊物", "论文发表时间", "标签")
+_LABEL_WORDS = (*META_LABELS, TAGS_LABEL)
 
 
 def _may_hold_label(text: str) -> bool:
