@@ -21,9 +21,7 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings
 
 from crawler.validation import validate_settings
-
-EXIT_USAGE = 2
-"""argparse's and Scrapy's code for a usage error; kept for every mistake in arguments or settings."""
+from pipelines.summary import EXIT_USAGE  # argparse's and Scrapy's code: kept for every mistake in arguments or settings
 
 
 def one_line_usage_errors(parser: argparse.ArgumentParser, command: str) -> None:

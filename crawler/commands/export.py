@@ -17,7 +17,7 @@ import pyarrow as pa
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.commands import EXIT_USAGE, one_line_usage_errors, report
+from crawler.commands import one_line_usage_errors, report
 from crawler.runinfo import dataset_dir
 from pipelines.export import (
     ExportError,
@@ -26,8 +26,7 @@ from pipelines.export import (
     parse_journals,
     parse_years,
 )
-
-EXIT_FAILED = 1
+from pipelines.summary import EXIT_START_FAILED, EXIT_USAGE
 
 
 class Command(ScrapyCommand):
@@ -71,11 +70,11 @@ class Command(ScrapyCommand):
             )  # fmt: skip
         except ExportError as exc:
             print(f"scrapy export: error: {exc}", file=sys.stderr)
-            self.exitcode = EXIT_USAGE if exc.usage else EXIT_FAILED
+            self.exitcode = EXIT_USAGE if exc.usage else EXIT_START_FAILED
             return
         except (OSError, ValueError, pa.ArrowException) as exc:  # unreadable files, a full disk, a foreign Parquet file
             report("export", f"exporting {root} to {target} failed", exc, self.settings)
-            self.exitcode = EXIT_FAILED
+            self.exitcode = EXIT_START_FAILED
             return
         what = "rejects" if opts.rejects else "articles"
         print(f"{result.rows} {what} from {result.files_read} files of {root} written to {result.path} ({result.format})")
