@@ -56,7 +56,7 @@ DATASET_MAX_ROWS_PER_FILE = 100_000
 DATASET_MAX_BUFFER_MB = 16  # Arrow buffer per writer; 64 made a 3,000-article crawl peak 60 MB higher
 REBUILD_MAX_BUFFER_MB = 16  # scrapy rebuild: all workers together; each holds a share
 DATASET_COMMIT_SECONDS = 300  # open files are committed at least this often, so a killed crawl loses little
-COMPACT_GRACE_SECONDS = 30  # scrapy compact: replaced files stay this long after the new ones appear (readers)
+COMPACT_GRACE_SECONDS = 30  # scrapy compact --merge: replaced files stay this long after the merged ones appear (readers)
 RUN_ID = None  # generated per crawl when unset: <UTC time>-<random>
 RUN_SUMMARY_ENABLED = True  # the summary log lines and runs/<run_id>.json
 

@@ -1,4 +1,4 @@
-"""Compaction: a dataset that many runs added to, rewritten as few files with one row per article.
+"""Compaction: one row per article, the newest, in a dataset that many runs added to.
 
 Why it looks the way it does:
 
@@ -10,22 +10,27 @@ Why it looks the way it does:
 * Rejects keep one row per URL (the newest), and none for a URL whose article
   is in ``articles`` now: a page that failed once and was fetched later is not
   a reject any more.
-* **No committed row is ever lost**: compaction lists the committed files once
-  (the index), writes the kept rows to new files in ``DIR/.staging/compact-<id>``,
-  publishes them next to the old ones, and then deletes exactly the files it
-  indexed and read, never a folder. A file a writer commits meanwhile is not
-  in the index and is never touched; nothing depends on timing or on a rename
-  of a folder, so the same steps work on object storage (S3), where folders
-  cannot be swapped.
-* **Readers never fail**: old files are deleted only :data:`GRACE_SECONDS` after
-  the new ones are visible, so a reader that listed the old files can still open
-  them. Until then a reader sees both (an article twice, as between any two
-  crawls); afterwards one row per article.
+* **Readers never fail, and never miss an article** (the default, *in place*):
+  each file that loses rows is rewritten with the rows it keeps, under
+  ``DIR/.staging/compact-<id>/``, and renamed over itself; a file that keeps
+  nothing becomes a valid file of no rows. No path a reader listed ever goes away,
+  a reader opens either the old or the new copy of each file (a rename is atomic,
+  an open file stays readable), and a kept row never moves to another file, so
+  every read holds every article at least once.
+* **Merging** (``merge=True``, ``scrapy compact --merge``) also folds each partition into
+  few files and drops the empty ones; that needs deletion: the merged files are
+  published next to the old ones, which are deleted :data:`GRACE_SECONDS` later.
+  A reader that lists a folder just before that deletion and opens a file after it
+  gets ``FileNotFoundError``: merge when nobody reads. A dataset still in the older
+  ``year=2019/`` layout is always merged: compacting is how it migrates
+  (:mod:`pipelines.layout`).
+* **No committed row is ever lost**: compaction lists the committed files once (the
+  index) and touches exactly those; a file a writer commits meanwhile is not in the
+  index and is never touched. Nothing depends on timing or on renaming a folder,
+  so the same steps work on object storage (S3).
 * Leases (:mod:`pipelines.leases`): compaction takes the dataset's compaction
   marker, refuses while a crawl or rebuild holds a live lease (``--wait`` waits,
   ``--force`` goes on), and writers publish nothing while the marker is held.
-* It reads both layouts (``year=2019/`` folders and today's ``2019/``, see
-  :mod:`pipelines.layout`) and writes today's: compacting is how a dataset migrates.
 * Memory is bounded by a batch of rows, not by the dataset: only a small index
   (id, fetched_at, run, file, row) is held for everything.
 """
@@ -42,13 +47,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from pipelines import layout, leases
-from pipelines.dataset import METADATA_PREFIX, DatasetWriter, publish_files, write_atomic
+from pipelines.dataset import (
+    METADATA_PREFIX,
+    PARQUET_OPTIONS,
+    DatasetWriteError,
+    DatasetWriter,
+    check_writable,
+    publish_files,
+    write_atomic,
+)
+from pipelines.leftovers import ActiveWriter, clean_leftovers, compaction_staging, drop_staging
 from pipelines.sink import WriterOptions, open_writers
 from pipelines.summary import RunSummary
 from pipelines.urls import article_id
@@ -56,15 +71,9 @@ from pipelines.urls import article_id
 logger = logging.getLogger(__name__)
 
 GRACE_SECONDS = 30.0
-"""How long replaced files stay after the new ones are visible: a reader that listed them can still open them."""
-ACTIVE_WRITER_SECONDS = 300
-"""A staging file of no live lease touched this recently is a writer without a lease: compaction refuses."""
-STALE_STAGING_SECONDS = 3600
-"""A staging file of no live lease untouched this long was left by a dead writer: compaction removes it."""
+"""Merging: how long replaced files stay after the merged ones are visible, for readers that listed them."""
 BATCH_ROWS = 128
-"""Rows turned into Python objects at a time while copying (a row holds thousands of tokens)."""
-DATASETS = layout.DATASETS
-COMPACT_STAGING = "compact-"
+"""Rows read into memory at a time while copying (a row holds thousands of tokens)."""
 
 
 class CompactError(RuntimeError):
@@ -141,7 +150,106 @@ def _not_an_article_now(urls: pa.ChunkedArray, ids: pa.ChunkedArray | None) -> p
     return pc.invert(pc.fill_null(pc.is_in(url_ids, value_set=ids.combine_chunks()), False))
 
 
-# -- rewriting ---------------------------------------------------------------------
+@attrs.frozen
+class _Plan:
+    """What compaction keeps of one dataset (``articles`` or ``rejects``), decided before anything is written."""
+
+    name: str
+    files: list[str]
+    """The committed files, listed once: the only ones compaction reads, rewrites or deletes."""
+    rows: pa.Table
+    """The index of every row (:func:`_index`)."""
+    winners: pa.Table
+    """The index rows kept."""
+    runs: list[str]
+
+    def kept_rows(self) -> dict[int, pa.Array]:
+        """Row numbers kept, by file number (a file keeping nothing is absent)."""
+        grouped = self.winners.group_by("file").aggregate([("row", "list")])
+        return {number: rows.values for number, rows in
+                zip(grouped.column("file").to_pylist(), grouped.column("row_list"), strict=True)}
+
+    def summary(self, files_after: int) -> dict[str, Any]:
+        return {"rows_before": self.rows.num_rows, "rows_after": self.winners.num_rows,
+                "files_before": len(self.files), "files_after": files_after, "runs_merged": self.runs}
+
+
+def _plan(filesystem: pafs.FileSystem, base: str, name: str, article_ids: pa.ChunkedArray | None = None) -> _Plan | None:
+    """Index ``base/name`` and pick the rows to keep; None when it holds no file."""
+    files = layout.list_data_files(filesystem, f"{base}/{name}")
+    if not files:
+        return None
+    index, runs = _index(filesystem, files, "article_id" if name == layout.ARTICLES else "url")
+    winners = newest_per_key(index)
+    if name == layout.REJECTS:
+        winners = winners.filter(_not_an_article_now(winners.column("key"), article_ids))
+    return _Plan(name, files, index, winners, runs)
+
+
+# -- in place ----------------------------------------------------------------------
+
+
+def _rewrite_in_place(filesystem: pafs.FileSystem, base: str, plan: _Plan, staging: str,
+                      options: WriterOptions) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Write the kept rows of every file that loses rows to ``staging``; returns the summary and the renames to do."""
+    keep = plan.kept_rows()
+    per_file = plan.rows.group_by("file").aggregate([("row", "count")])
+    totals = dict(zip(per_file.column("file").to_pylist(), per_file.column("row_count").to_pylist(), strict=True))
+    renames = []
+    emptied = 0
+    for number, path in enumerate(plan.files):
+        kept = keep.get(number, pa.array([], pa.int32()))
+        if len(kept) == totals.get(number, 0):
+            continue  # loses nothing: not rewritten
+        temp = f"{staging}/{path[len(base) + 1:]}"
+        _write_kept_rows(filesystem, path, temp, kept, options)
+        renames.append((temp, path))
+        emptied += len(kept) == 0
+    result = plan.summary(files_after=sum(1 for number in range(len(plan.files)) if number in keep))
+    result.update(files_rewritten=len(renames), files_emptied=emptied)
+    return result, renames
+
+
+def _write_kept_rows(filesystem: pafs.FileSystem, source: str, temp: str, kept: pa.Array,
+                     options: WriterOptions) -> None:
+    """``source`` with only the rows ``kept``, in their order, as a synced file at ``temp`` (same schema and metadata)."""
+    try:
+        with filesystem.open_input_file(source) as handle:
+            parquet = pq.ParquetFile(handle)
+            schema = parquet.schema_arrow
+            mask = pc.is_in(pa.array(range(parquet.metadata.num_rows), pa.int32()), value_set=kept)
+            filesystem.create_dir(temp.rsplit("/", 1)[0], recursive=True)
+            with pq.ParquetWriter(temp, schema, filesystem=filesystem, **PARQUET_OPTIONS) as writer:
+                pending: list[pa.RecordBatch] = []
+                offset = 0
+                for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+                    pending.append(batch.filter(mask.slice(offset, batch.num_rows)))
+                    offset += batch.num_rows
+                    rows = sum(b.num_rows for b in pending)
+                    if rows >= options.row_group_rows or sum(b.nbytes for b in pending) >= options.max_buffer_bytes:
+                        writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows)
+                        pending = []
+                if any(b.num_rows for b in pending):
+                    writer.write_table(pa.Table.from_batches(pending, schema))
+        if layout.is_local(filesystem):
+            layout.fsync_local(temp)
+    except OSError as exc:
+        raise DatasetWriteError(source, exc) from exc
+
+
+def _rename_over(filesystem: pafs.FileSystem, renames: list[tuple[str, str]]) -> None:
+    """Put each rewritten file in place of its original (an atomic rename: a reader sees one or the other)."""
+    for temp, final in renames:
+        try:
+            filesystem.move(temp, final)
+        except OSError as exc:
+            raise DatasetWriteError(final, exc) from exc
+    if layout.is_local(filesystem):
+        for directory in sorted({final.rsplit("/", 1)[0] for _, final in renames}):
+            layout.fsync_local(directory, directory=True)
+
+
+# -- merging -----------------------------------------------------------------------
 
 
 def _copy_rows(filesystem: pafs.FileSystem, files: list[str], winners: pa.Table, writer: DatasetWriter) -> int:
@@ -172,39 +280,22 @@ def _copy_rows(filesystem: pafs.FileSystem, files: list[str], winners: pa.Table,
     return written
 
 
-def _rewrite(location: str, filesystem: pafs.FileSystem, base: str, name: str, compaction_id: str,
-             options: dict[str, Any], article_ids: pa.ChunkedArray | None = None) -> dict[str, Any] | None:
-    """Write the compacted copy of ``name`` into the hidden staging folder; returns what happened (None: no files)."""
-    files = layout.list_data_files(filesystem, f"{base}/{name}")
-    if not files:
-        return None
-    key = "article_id" if name == layout.ARTICLES else "url"
-    index, runs = _index(filesystem, files, key)
-    winners = newest_per_key(index)
-    if name == layout.REJECTS:
-        winners = winners.filter(_not_an_article_now(winners.column("key"), article_ids))
-    staging_root = f"{layout.STAGING_DIR}/{COMPACT_STAGING}{compaction_id}"
-    staging = f"{staging_root}/{name}"
-    articles, rejects = open_writers(f"{location}/{staging_root}", compaction_id, None, WriterOptions(**options),
-                                     metadata={"compacted_runs": ",".join(runs)}, honour_compaction=False)
-    writer = articles if name == layout.ARTICLES else rejects
+def _merge(location: str, filesystem: pafs.FileSystem, base: str, plan: _Plan, compaction_id: str,
+           options: WriterOptions) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Write the kept rows of ``plan`` to new files in the staging folder; returns the summary and the moves."""
+    staging_root = compaction_staging(base, compaction_id)[len(base) + 1:]
+    articles, rejects = open_writers(f"{location}/{staging_root}", compaction_id, None, options,
+                                     metadata={"compacted_runs": ",".join(plan.runs)}, honour_compaction=False)
+    writer = articles if plan.name == layout.ARTICLES else rejects
     try:
-        rows = _copy_rows(filesystem, files, winners, writer)
+        _copy_rows(filesystem, plan.files, plan.winners, writer)
         writer.commit()
     except BaseException:
         writer.abort()
         raise
-    moves = [(path, f"{base}/{name}/{path[len(f'{base}/{staging}') + 1:]}") for path in writer.files_written]
-    return {
-        "rows_before": index.num_rows,
-        "rows_after": rows,
-        "files_before": len(files),
-        "files_after": len(moves),
-        "runs_merged": runs,
-        "moves": moves,
-        "replaced": files,
-        "article_ids": winners.column("key") if name == layout.ARTICLES else None,
-    }
+    staging = f"{staging_root}/{plan.name}"
+    moves = [(path, f"{base}/{plan.name}/{path[len(f'{base}/{staging}') + 1:]}") for path in writer.files_written]
+    return plan.summary(files_after=len(moves)), moves
 
 
 def _retire(filesystem: pafs.FileSystem, files: list[str]) -> None:
@@ -226,102 +317,71 @@ def _retire(filesystem: pafs.FileSystem, files: list[str]) -> None:
             filesystem.delete_dir(folder)
 
 
-# -- leftovers ---------------------------------------------------------------------
-
-
-def _staging_files(filesystem: pafs.FileSystem, base: str) -> list[pafs.FileInfo]:
-    """Files that writers are writing (or left) in ``DIR/.staging/articles|rejects``, and the older dot-files."""
-    found = []
-    for name in DATASETS:
-        for folder in (f"{base}/{layout.STAGING_DIR}/{name}", f"{base}/{name}"):
-            for info in filesystem.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True)):
-                hidden_temp = info.base_name.startswith(".") or folder.endswith(f"{layout.STAGING_DIR}/{name}")
-                if info.type == pafs.FileType.File and info.base_name.endswith(layout.TEMP_SUFFIX) and hidden_temp:
-                    found.append(info)
-    return found
-
-
-def _owned(info: pafs.FileInfo, live: list[leases.Lease]) -> bool:
-    """Whether a staging file belongs to a live writer (its name starts with ``part-<run_id>``)."""
-    name = info.base_name.lstrip(".")
-    return any(name.startswith(f"part-{lease.run_id}") for lease in live)
-
-
-def _clean_leftovers(filesystem: pafs.FileSystem, base: str, live: list[leases.Lease], force: bool) -> None:
-    """Remove what dead compactions and writers left; refuse (unless ``force``) a fresh file no lease owns."""
-    staging = f"{base}/{layout.STAGING_DIR}"
-    for info in filesystem.get_file_info(pafs.FileSelector(staging, allow_not_found=True)):
-        if info.base_name.startswith(COMPACT_STAGING) and not any(info.base_name.endswith(lease.run_id) for lease in live):
-            logger.warning("Removing %s, left by an interrupted compaction", info.path)
-            filesystem.delete_dir(info.path)
-    for info in filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
-        if info.type == pafs.FileType.Directory and info.base_name.startswith((".articles.", ".rejects.")):
-            logger.warning("Removing %s, left by an interrupted compaction of an older version", info.path)
-            filesystem.delete_dir(info.path)
-    now = time.time()
-    for info in _staging_files(filesystem, base):
-        if _owned(info, live):
-            continue
-        age = now - info.mtime.timestamp() if info.mtime else float("inf")
-        if age > STALE_STAGING_SECONDS:
-            logger.warning("Removing %s, left %.0f s ago by a crawl or rebuild that died while writing it", info.path, age)
-            filesystem.delete_file(info.path)
-        elif age < ACTIVE_WRITER_SECONDS and not force:
-            raise CompactError(
-                f"{info.path} is being written by a run that holds no lease (a crawl or rebuild of an older version?) "
-                f"or was left by one that died {age:.0f} s ago; compact when it has finished, or with --force if it is dead"
-            )
-
-
 # -- the driver --------------------------------------------------------------------
 
 
-def compact(root: str | Path, *, force: bool = False, wait_seconds: float = 0.0, grace_seconds: float = GRACE_SECONDS,
-            row_group_rows: int = 2000, max_rows_per_file: int = 100_000, max_buffer_bytes: int = 64 * 1024 * 1024,
-            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """Rewrite ``root/articles`` and ``root/rejects`` (one row per article / per URL); ``root`` is a folder or a URI.
+def compact(root: str | Path, *, merge: bool = False, force: bool = False, wait_seconds: float = 0.0,
+            grace_seconds: float = GRACE_SECONDS, row_group_rows: int = 2000, max_rows_per_file: int = 100_000,
+            max_buffer_bytes: int = 64 * 1024 * 1024, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Keep one row per article in ``root/articles`` and per URL in ``root/rejects``; ``root`` is a folder or a URI.
 
-    Returns a summary, also written to ``root/runs/<compaction id>.json``. ``force`` compacts while
-    writers hold leases (they wait to publish); ``wait_seconds`` waits that long for them first.
+    In place unless ``merge`` (or the older layout) asks for merged files. Returns a summary, also
+    written to ``root/runs/<compaction id>.json``. ``force`` compacts while writers hold leases (they
+    wait to publish); ``wait_seconds`` waits that long for them first.
     """
     try:
         layout.check_holds_dataset(root)
     except layout.LayoutError as exc:
         raise CompactError(str(exc)) from None
+    check_writable(root)  # a read-only or full dataset: one DatasetWriteError now, before anything is taken
     filesystem, base = layout.open_filesystem(root)
     location = str(root).rstrip("/") if "://" in str(root) else base
     compaction_id = new_compaction_id()
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
-    options = dict(row_group_rows=row_group_rows, max_rows_per_file=max_rows_per_file, max_buffer_bytes=max_buffer_bytes)
-    details: dict[str, Any] = {}
+    options = WriterOptions(row_group_rows=row_group_rows, max_rows_per_file=max_rows_per_file,
+                            max_buffer_bytes=max_buffer_bytes)
     try:
         marker = leases.acquire_compaction(location, compaction_id, force=force, wait_seconds=wait_seconds, sleep=sleep)
     except leases.LeaseConflict as exc:
         raise CompactError(str(exc)) from None
+    merging = merge or layout.has_legacy_partitions(filesystem, base)
+    if merging and not merge:
+        logger.warning("%s has year=NNNN folders (an older layout): merging into the current one", location)
+    staging = compaction_staging(base, compaction_id)
     results: dict[str, dict[str, Any]] = {}
     try:
-        _clean_leftovers(filesystem, base, marker.others(), force)
-        articles = _rewrite(location, filesystem, base, layout.ARTICLES, compaction_id, options)
-        rejects = _rewrite(location, filesystem, base, layout.REJECTS, compaction_id, options,
-                           articles["article_ids"] if articles else None)
-        results = {name: r for name, r in ((layout.ARTICLES, articles), (layout.REJECTS, rejects)) if r is not None}
-        for result in results.values():  # the new files, next to the old ones: a reader may see both for a while
-            publish_files(filesystem, result["moves"])
-        if results and grace_seconds > 0:
-            sleep(grace_seconds)
-        for result in results.values():
-            _retire(filesystem, result["replaced"])
+        try:
+            clean_leftovers(filesystem, base, marker.others(), force)
+        except ActiveWriter as exc:
+            raise CompactError(str(exc)) from None
+        articles = _plan(filesystem, base, layout.ARTICLES)
+        rejects = _plan(filesystem, base, layout.REJECTS, articles.winners.column("key") if articles else None)
+        plans = [plan for plan in (articles, rejects) if plan is not None]
+        changes: dict[str, list[tuple[str, str]]] = {}
+        for plan in plans:
+            if merging:
+                results[plan.name], changes[plan.name] = _merge(location, filesystem, base, plan, compaction_id, options)
+            else:
+                results[plan.name], changes[plan.name] = _rewrite_in_place(filesystem, base, plan, staging, options)
+        if merging:
+            for moves in changes.values():  # the merged files, next to the old ones: a reader may see both for a while
+                publish_files(filesystem, moves)
+            if plans and grace_seconds > 0:
+                sleep(grace_seconds)
+            for plan in plans:
+                _retire(filesystem, plan.files)
+        else:
+            for renames in changes.values():
+                _rename_over(filesystem, renames)
     finally:
-        _drop_staging(filesystem, f"{base}/{layout.STAGING_DIR}/{COMPACT_STAGING}{compaction_id}")
+        drop_staging(filesystem, staging)
         marker.release()
-    for name, result in results.items():
-        result.pop("moves")
-        replaced = set(result.pop("replaced"))
-        result.pop("article_ids")
-        now = layout.list_data_files(filesystem, f"{base}/{name}")
-        result["files_committed_meanwhile"] = sum(1 for p in now if p not in replaced) - result["files_after"]
-        details[name] = result
+    for plan in plans:
+        indexed = set(plan.files)
+        now = layout.list_data_files(filesystem, f"{base}/{plan.name}")
+        late = sum(1 for p in now if p not in indexed)
+        results[plan.name]["files_committed_meanwhile"] = late - results[plan.name]["files_after"] if merging else late
     summary = RunSummary(
         run_id=compaction_id,
         kind="compact",
@@ -331,18 +391,11 @@ def compact(root: str | Path, *, force: bool = False, wait_seconds: float = 0.0,
         finish_reason="finished",
         articles_written=results[layout.ARTICLES]["rows_after"] if layout.ARTICLES in results else 0,
         rejects_written=results[layout.REJECTS]["rows_after"] if layout.REJECTS in results else 0,
-        files_written=sum(result["files_after"] for result in results.values()),
+        files_written=sum(r.get("files_rewritten", r["files_after"]) for r in results.values()),
         dataset_dir=location,
-        details={**details, "grace_seconds": grace_seconds, "forced": force},
+        details={**results, "mode": "merge" if merging else "in_place", "grace_seconds": grace_seconds if merging else 0,
+                 "forced": force},
     ).to_json()
     if results:
         write_atomic(location, f"runs/{compaction_id}.json", json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
     return summary
-
-
-def _drop_staging(filesystem: pafs.FileSystem, path: str) -> None:
-    try:
-        if filesystem.get_file_info(path).type == pafs.FileType.Directory:
-            filesystem.delete_dir(path)
-    except OSError as exc:
-        logger.warning("Cannot remove %s (the next compaction will): %s", path, exc)

@@ -21,6 +21,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,6 +37,8 @@ __all__ = ["DatasetWriteError", "DatasetWriter", "check_safe_name", "check_writa
 check_safe_name = check_name
 """The one name validator (:func:`pipelines.layout.check_name`), under the name older callers use."""
 METADATA_PREFIX = "qikan."
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": True}
+"""How every data file is written (crawl, rebuild, compaction)."""
 PENDING_ROWS = 32
 """Rows of one partition kept as Python dicts before they are converted to an Arrow batch."""
 PENDING_ROWS_TOTAL = 4 * PENDING_ROWS
@@ -151,7 +154,7 @@ class _OpenFile:
         try:
             filesystem.create_dir(self.temp_path.rsplit("/", 1)[0], recursive=True)
             self.writer = pq.ParquetWriter(
-                self.temp_path, schema, filesystem=filesystem, compression="zstd", write_statistics=True
+                self.temp_path, schema, filesystem=filesystem, **PARQUET_OPTIONS
             )
         except OSError as exc:
             _discard(filesystem, self.temp_path)

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,24 +89,46 @@ def read_only(base: str, work: Path, expected: int) -> dict:
 
 
 def compact_during_crawl(base: str, work: Path, expected: int, *, force: bool = False) -> dict:
+    """``scrapy compact`` every 2 s while a crawl commits every second, and a reader reads the whole
+    dataset in a loop (list, then open every file); every read's failure is counted."""
     out = work / ("ds-force" if force else "ds-compact")
     log = (work / "crawl-compact.log").open("wb")
     crawl = subprocess.Popen(command(base, out, "-s", "DATASET_COMMIT_SECONDS=1"), cwd=REPO, stdout=log,
                              stderr=subprocess.STDOUT)
+    reads = {"ok": 0, "failed": 0}
+    failures: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            if not (out / "articles").is_dir():
+                time.sleep(0.1)
+                continue
+            try:
+                pq.read_table(out / "articles", columns=["article_id"])
+                reads["ok"] += 1
+            except (OSError, ValueError) as exc:
+                reads["failed"] += 1
+                failures.append(repr(exc)[:200])
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
     codes: dict[int, int] = {}
     started = time.monotonic()
     while crawl.poll() is None:
         time.sleep(2)
         if not (out / "articles").is_dir():
             continue
-        extra = ["--force", "-s", "COMPACT_GRACE_SECONDS=1"] if force else []
+        extra = ["--force"] if force else []
         code = subprocess.run([*SCRAPY, "compact", str(out), *extra], cwd=REPO, capture_output=True).returncode
         codes[code] = codes.get(code, 0) + 1
     crawl_exit = crawl.wait()
-    final = subprocess.run([*SCRAPY, "compact", str(out), "-s", "COMPACT_GRACE_SECONDS=0"], cwd=REPO,
-                           capture_output=True).returncode
+    final = subprocess.run([*SCRAPY, "compact", str(out)], cwd=REPO, capture_output=True).returncode
+    done.set()
+    thread.join()
     return {"crawl_exit": crawl_exit, "crawl_seconds": round(time.monotonic() - started, 1), "compact_exits": codes,
-            "final_compact_exit": final, "stored": len(stored_ids(out)), "expected": expected}
+            "final_compact_exit": final, "stored": len(stored_ids(out)), "expected": expected,
+            "reads": reads, "first_failures": failures[:3]}
 
 
 def compact_force_during_crawl(base: str, work: Path, expected: int) -> dict:

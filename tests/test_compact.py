@@ -1,18 +1,21 @@
-"""Compaction: one row per article (the newest), few files, no committed row lost, no reader failing."""
+"""Compaction: one row per article (the newest), in place or merged, no committed row lost, no reader failing."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -78,36 +81,82 @@ def two_runs(root: Path, n: int = 30) -> None:
     write_run(root, RUN_B, [article(str(100 + i), YEARS[i % 3], T2, "new") for i in range(n)])
 
 
-def test_two_runs_compact_to_one_row_per_article_the_newest(tmp_path: Path) -> None:
-    two_runs(tmp_path)
-    write_run(tmp_path, RUN_A, [article("1", 2018, T1, "only in A"), article("2", 2018, T1, "moves to 2019"),
-                                article("3", 2020, T1, "moves to 2018")], worker="x")
-    write_run(tmp_path, RUN_B, [article("2", 2019, T2, "new year"), article("3", 2018, T2, "older year")], worker="x")
-    old_files = data_files(tmp_path / "articles")
-    assert max(files_per_partition(tmp_path).values()) > 2
+def three_runs(root: Path) -> None:
+    """Two full runs, plus articles that only one run has or that moved from one year to another."""
+    two_runs(root)
+    write_run(root, RUN_A, [article("1", 2018, T1, "only in A"), article("2", 2018, T1, "moves to 2019"),
+                            article("3", 2020, T1, "moves to 2018")], worker="x")
+    write_run(root, RUN_B, [article("2", 2019, T2, "new year"), article("3", 2018, T2, "older year")], worker="x")
 
-    summary = compact(tmp_path)
 
-    rows = read_articles(tmp_path)
+def assert_newest_rows(root: Path) -> None:
+    rows = read_articles(root)
     assert Counter(r["article_id"] for r in rows).most_common(1)[0][1] == 1
     by_id = {r["article_id"]: r for r in rows}
     assert len(by_id) == 33
     assert all(by_id[str(100 + i)]["title"] == "new" and by_id[str(100 + i)]["fetched_at"] == T2 for i in range(30))
     assert by_id["1"]["title"] == "only in A"
     assert (by_id["2"]["year"], by_id["3"]["year"]) == (2019, 2018)  # newest copy, wherever it sits
+
+
+def assert_nothing_left_behind(root: Path, summary: dict) -> None:
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == [".leases", ".staging"]
+    assert [p for p in (root / ".staging").rglob("*") if p.is_file()] == []
+    assert list((root / ".leases").iterdir()) == []  # the compaction marker is gone
+    assert (root / "runs" / f"{summary['run_id']}.json").is_file()
+
+
+def test_in_place_keeps_every_path_and_the_newest_row_per_article(tmp_path: Path) -> None:
+    three_runs(tmp_path)
+    old_files = data_files(tmp_path / "articles")
+    run_a = [p for p in old_files if RUN_A in p.name]
+    one_only = next(p for p in run_a if "1" in pq.read_table(p, columns=["article_id"]).column(0).to_pylist())
+    mtimes = {p: p.stat().st_mtime_ns for p in old_files}
+
+    summary = compact(tmp_path)
+
+    assert_newest_rows(tmp_path)
+    assert data_files(tmp_path / "articles") == old_files  # no path a reader listed went away
+    rows_per_file = {p: pq.read_metadata(p).num_rows for p in old_files}
+    assert all(rows_per_file[p] == 0 for p in run_a if p != one_only) and rows_per_file[one_only] == 1
+    untouched = {p for p in old_files if p.stat().st_mtime_ns == mtimes[p]}  # files that lost no row
+    assert untouched == {p for p in old_files if RUN_B in p.name} | {one_only}
+    assert pq.read_schema(run_a[0]).metadata[b"qikan.run_id"] == RUN_A.encode()  # still that run's file
+    assert_nothing_left_behind(tmp_path, summary)
+    part = summary["articles"]
+    assert (part["rows_before"], part["rows_after"], part["files_before"]) == (65, 33, len(old_files))
+    assert part["files_rewritten"] == part["files_emptied"] == len(run_a) - 1
+    assert part["files_after"] == len(old_files) - part["files_emptied"]
+    assert part["runs_merged"] == [RUN_A, RUN_B] and summary["mode"] == "in_place"
+
+    # Every default reader opens a dataset with files of no rows.
+    assert len(pd.read_parquet(tmp_path / "articles")) == 33
+    assert duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/articles/*/*.parquet')").fetchall() == [(33,)]
+    assert pl.read_parquet(tmp_path / "articles" / "*" / "*.parquet").height == 33
+
+    again = compact(tmp_path)  # nothing left to drop: nothing is rewritten
+    assert again["articles"]["rows_after"] == 33 and again["articles"]["files_rewritten"] == 0
+
+
+def test_merge_folds_each_partition_into_one_file(tmp_path: Path) -> None:
+    three_runs(tmp_path)
+    compact(tmp_path)  # in place first: merging also drops the files left with no rows
+    old_files = data_files(tmp_path / "articles")
+    assert max(files_per_partition(tmp_path).values()) > 2
+
+    summary = compact(tmp_path, merge=True)
+
+    assert_newest_rows(tmp_path)
     assert set(files_per_partition(tmp_path).values()) == {1}
     assert not any(p.exists() for p in old_files)
     assert all(summary["run_id"] in p.name for p in data_files(tmp_path / "articles"))
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".leases", ".staging"]
-    assert [p for p in (tmp_path / ".staging").rglob("*") if p.is_file()] == []
-    assert list((tmp_path / ".leases").iterdir()) == []  # the compaction marker is gone
-    assert summary["articles"]["rows_before"] == 65 and summary["articles"]["rows_after"] == 33
+    assert_nothing_left_behind(tmp_path, summary)
+    assert summary["articles"]["rows_before"] == 33 and summary["articles"]["rows_after"] == 33
     assert summary["articles"]["files_after"] == 3  # 2018, 2019 and null: nothing is left in 2020
-    assert summary["articles"]["runs_merged"] == [RUN_A, RUN_B]
-    assert (tmp_path / "runs" / f"{summary['run_id']}.json").is_file()
+    assert summary["articles"]["runs_merged"] == [RUN_A, RUN_B] and summary["mode"] == "merge"
 
-    # Compacting again changes nothing but the file names.
-    again = compact(tmp_path)
+    # Merging again changes nothing but the file names.
+    again = compact(tmp_path, merge=True)
     assert again["articles"]["rows_after"] == 33 and again["articles"]["files_before"] == 3
 
 
@@ -132,27 +181,24 @@ def test_rejects_keep_the_newest_per_url_and_drop_pages_now_in_articles(tmp_path
         (f"{BASE}/journal/x/", "not_article"),
         (f"{BASE}/paper/999.html", "soft_404"),
     ]
-    assert summary["rejects"]["rows_before"] == 4 and summary["rejects"]["files_after"] == 1
+    assert summary["rejects"]["rows_before"] == 4 and summary["rejects"]["rows_after"] == 2
+    assert summary["rejects"]["files_after"] == 2  # in place: a kept row stays in its own file
 
 
-def test_readers_in_a_loop_never_miss_a_row_during_compaction(tmp_path: Path) -> None:
-    """Every read sees every article (twice for a while: old and new files side by side). A read that
-    lists the folder and opens a file after compaction deleted it fails with FileNotFoundError, at the
-    one instant when the replaced files go (a limit of reading by listing: see README), and the next
-    read succeeds."""
-    two_runs(tmp_path, n=60)
-    replaced = {str(p) for p in data_files(tmp_path / "articles")}
+def read_in_a_loop_during(tmp_path: Path, run: Callable[[], dict]) -> tuple[list[int], list[Exception], dict]:
+    """The issue's reader (list the folder, then open every file) in a tight loop while ``run`` compacts;
+    every read must hold every article. Returns the row counts read, the failed reads and the summary."""
     ids = set(r["article_id"] for r in read_articles(tmp_path))
     counts: list[int] = []
-    errors: list[FileNotFoundError] = []
+    errors: list[Exception] = []
     started, finished = threading.Event(), threading.Event()
 
     def reader() -> None:
         after = 0
         while after < 3 and len(counts) < 20000:  # ends a few reads after the compaction
-            try:  # the issue's reader: list the folder, then open every file
+            try:
                 table = pq.read_table(tmp_path / "articles", columns=["article_id"])
-            except FileNotFoundError as exc:
+            except (OSError, ValueError) as exc:
                 errors.append(exc)
                 continue
             assert set(table.column("article_id").to_pylist()) == ids
@@ -163,15 +209,39 @@ def test_readers_in_a_loop_never_miss_a_row_during_compaction(tmp_path: Path) ->
     thread = threading.Thread(target=reader)
     thread.start()
     assert started.wait(timeout=60)
-    summary = compaction.compact(tmp_path, grace_seconds=1.0)
+    summary = run()
     finished.set()
     thread.join(timeout=60)
-
     assert not thread.is_alive()
+    return counts, errors, summary
+
+
+def test_readers_never_fail_nor_miss_a_row_during_a_forced_compaction(tmp_path: Path) -> None:
+    """In place, every path stays and each is renamed over atomically: no read fails, every read
+    sees every article (once or twice: old and rewritten files side by side)."""
+    two_runs(tmp_path, n=60)
+    writer = leases.acquire_writer(str(tmp_path), "crawl", "20261201T000000Z-live01")  # a crawl is running: --force
+    counts, errors, summary = read_in_a_loop_during(tmp_path, lambda: compaction.compact(tmp_path, force=True))
+    writer.release()
+
+    assert errors == []
+    assert counts[0] == 120 and counts[-1] == 60 and set(counts) <= set(range(60, 121)) and len(counts) > 3
+    assert summary["forced"] and summary["articles"]["files_emptied"] == summary["articles"]["files_rewritten"]
+
+
+def test_readers_during_a_merge_see_every_row_and_fail_at_most_at_the_deletion(tmp_path: Path) -> None:
+    """Merging publishes the merged files next to the old ones, then deletes the old ones: a read that
+    lists the folder and opens a file after that deletion fails with FileNotFoundError (a limit of
+    reading by listing, see README: merge when nobody reads), and the next read succeeds."""
+    two_runs(tmp_path, n=60)
+    replaced = {p.name for p in data_files(tmp_path / "articles")}
+    counts, errors, summary = read_in_a_loop_during(
+        tmp_path, lambda: compaction.compact(tmp_path, merge=True, grace_seconds=1.0))
+
     assert counts[0] == 120 and counts[-1] == 60  # two rows per article before, one after
     assert 180 in counts and set(counts) <= set(range(60, 181)) and len(counts) > 10
-    names = {Path(path).name for path in replaced}
-    assert len(errors) <= 2 and all(any(name in str(e) for name in names) for e in errors), errors
+    assert len(errors) <= 2 and all(isinstance(e, FileNotFoundError) for e in errors), errors
+    assert all(any(name in str(e) for name in replaced) for e in errors), errors
     assert summary["grace_seconds"] == 1.0
 
 
@@ -201,7 +271,8 @@ def test_refuses_while_a_writer_is_active_and_cleans_up_after_a_crash(tmp_path: 
 
 def test_a_file_committed_during_a_compaction_is_kept(tmp_path: Path) -> None:
     """A writer that checked for the compaction marker just before it was taken still publishes:
-    compaction deletes only the files it indexed, so that file and its rows stay."""
+    a merge deletes only the files it indexed, so that file and its rows stay (in place, nothing
+    is deleted at all)."""
     two_runs(tmp_path, n=9)
     lease = leases.acquire_writer(str(tmp_path), "crawl", "20261201T000000Z-late01")
     late = DatasetWriter(tmp_path / "articles", ARTICLE_SCHEMA, run_id="20261201T000000Z-late01", partition_by="year",
@@ -212,7 +283,7 @@ def test_a_file_committed_during_a_compaction_is_kept(tmp_path: Path) -> None:
     def publish_during_grace(seconds: float) -> None:
         late.publish()
 
-    summary = compaction.compact(tmp_path, force=True, grace_seconds=0.01, sleep=publish_during_grace)
+    summary = compaction.compact(tmp_path, merge=True, force=True, grace_seconds=0.01, sleep=publish_during_grace)
     lease.release()
 
     rows = {r["article_id"]: r for r in read_articles(tmp_path)}
@@ -285,3 +356,36 @@ def test_compact_command_and_card(tmp_path: Path) -> None:
         os.chdir(cwd)
     assert sorted(rows, key=str) == sorted([("基层建设", 2018, 10), ("基层建设", 2019, 10), ("基层建设", None, 10)], key=str)
     assert write_dataset_card(tmp_path) == str(tmp_path / "README.md")
+
+
+def scrapy_compact(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scrapy.cmdline", "compact", str(root), *args], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "articles").rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("storage", ["full", "read-only"])
+def test_a_compaction_that_cannot_write_exits_4_and_changes_nothing(small_disk: Path, storage: str) -> None:
+    """On a real 1 MB filesystem: the rewritten files cannot be written (ENOSPC) or nothing can (EROFS)."""
+    two_runs(small_disk, n=30)
+    before = snapshot(small_disk)
+    if storage == "full":
+        filler = small_disk / "filler"
+        with filler.open("wb") as out:  # leaves the few KB a lease needs, not what a rewritten file does
+            while shutil.disk_usage(small_disk).free > 8192:
+                out.write(b"\0" * 4096)
+                out.flush()
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+
+    done = scrapy_compact(small_disk)
+
+    assert done.returncode == 4, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    reason = "No space left on device" if storage == "full" else "Read-only file system"
+    assert done.stderr.startswith(f"scrapy compact: cannot compact {small_disk}") and reason in done.stderr
+    assert snapshot(small_disk) == before
+    assert [p for p in small_disk.rglob("*") if p.is_file() and ".staging" in p.parts] == []

@@ -6,7 +6,6 @@ import datetime as dt
 import errno
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -197,18 +196,6 @@ def test_a_rerun_with_the_same_run_id_adds_files(tmp_path: Path) -> None:
 
 
 # -- storage errors, for real: a small tmpfs (the tests run as root, as CI does) -----------------
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 1 MB filesystem: disk full (ENOSPC) and read-only (EROFS) as the kernel reports them."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def bulky(i: int) -> dict:

@@ -76,12 +76,23 @@ def test_compact_card_and_state_on_object_storage(location: str) -> None:
         writer.commit()
     assert len(StoredArticles.from_dataset(location)) == 30
 
-    summary = compact(location, grace_seconds=0)
+    filesystem, base = layout.open_filesystem(location)
+    before = layout.list_data_files(filesystem, f"{base}/articles")
+
+    summary = compact(location)  # in place: every object stays, run A's are rewritten with no rows
 
     rows = s3_rows(location)
     assert len(rows) == 30 and {r["title"] for r in rows} == {"new"}
-    assert summary["articles"]["files_before"] == 6 and summary["articles"]["files_after"] == 3
-    filesystem, base = layout.open_filesystem(location)
+    assert layout.list_data_files(filesystem, f"{base}/articles") == before and len(before) == 6
+    assert summary["articles"]["files_rewritten"] == 3 and summary["articles"]["files_emptied"] == 3
+    assert [pq.read_metadata(p, filesystem=filesystem).num_rows for p in before if RUN_A in p] == [0, 0, 0]
+    left = filesystem.get_file_info(pafs.FileSelector(f"{base}/.staging", allow_not_found=True, recursive=True))
+    assert [i.path for i in left if i.type == pafs.FileType.File or "compact-" in i.path] == []
+
+    merged = compact(location, merge=True, grace_seconds=0)  # merged: one object per partition, the empty ones gone
+
+    assert len(s3_rows(location)) == 30
+    assert merged["articles"]["files_before"] == 6 and merged["articles"]["files_after"] == 3
     assert len(layout.list_data_files(filesystem, f"{base}/articles")) == 3
     assert filesystem.get_file_info(f"{base}/runs/{summary['run_id']}.json").type == pafs.FileType.File
     assert [i for i in filesystem.get_file_info(pafs.FileSelector(f"{base}/.leases", allow_not_found=True))
