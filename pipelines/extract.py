@@ -18,7 +18,8 @@ import re
 from collections.abc import Sequence
 
 import attrs
-from parsel import Selector
+from lxml import etree
+from parsel.selector import create_root_node
 
 from pipelines import labels, urls
 from pipelines.normalize import normalize_paragraphs, normalize_text
@@ -100,11 +101,32 @@ class Page:
 
 def parse_page(html: str) -> Page:
     """Parse decoded HTML once into what the later steps read."""
-    root = Selector(text=html, type="html").root  # parsel copes with empty and broken documents
-    titles = root.xpath("//title")
-    document_title = "".join(titles[0].itertext()) if titles else None
-    canonical = root.xpath("//link[contains(concat(' ', normalize-space(@rel), ' '), ' canonical ')]/@href")
-    return Page(lines_from_html(root), document_title, str(canonical[0]) if canonical else None)
+    # parsel copes with empty and broken documents. Its Selector parses with lxml.html's parser,
+    # which calls back into Python to pick a class for every element the walk touches; the
+    # plain parser builds the same tree, and lines_from_html needs no more than plain elements.
+    root = create_root_node(html, etree.HTMLParser, huge_tree=True)
+    title = next(root.iter("title"), None)  # the first in document order, like //title
+    document_title = "".join(title.itertext()) if title is not None else None
+    return Page(lines_from_html(root), document_title, _canonical_href(root))
+
+
+_XPATH_SPACE = str.maketrans("\t\n\r", "   ")
+"""XPath's white space besides " " (``normalize-space`` knows no other)."""
+
+
+def _canonical_href(root: etree._Element) -> str | None:
+    """The ``href`` of the first ``<link>`` whose ``rel`` has the token ``canonical``.
+
+    What ``//link[contains(concat(' ', normalize-space(@rel), ' '), ' canonical ')]/@href``
+    finds, without two XPath evaluations over the whole document per page.
+    """
+    for link in root.iter("link"):
+        rel = link.get("rel")
+        if rel is not None and "canonical" in rel and "canonical" in rel.translate(_XPATH_SPACE).split(" "):
+            href = link.get("href")
+            if href is not None:
+                return href
+    return None
 
 
 def read_lines(lines: Sequence[Line], document_title: str | None = None) -> ArticleText:

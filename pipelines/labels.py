@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 
-from pipelines.normalize import normalize_text
+from pipelines.normalize import has_zero_width, normalize_text
 from pipelines.visible import BR_MARK, Line
 
 META_LABELS = ("论文作者", "论文发表刊物", "论文发表时间")
@@ -41,7 +41,10 @@ def _sublines(line: Line) -> list[str]:
     """The line's parts as a reader reads them: split at single ``<br>``s and before a label."""
     parts = []
     for piece in line.text.split(BR_MARK):
-        parts.extend(LABEL_START_RE.split(piece))
+        if any(word in piece for word in _LABEL_WORDS):  # the split's look-behind is tried at every character
+            parts.extend(LABEL_START_RE.split(piece))
+        else:
+            parts.append(piece)
     return [text for text in map(normalize_text, parts) if text]
 
 
@@ -88,8 +91,13 @@ _LABEL_WORDS = (*META_LABELS, TAGS_LABEL)
 
 def _may_hold_label(text: str) -> bool:
     """Cheap test before normalising: a line that names no label (and has no zero-width character or
-    watermark, whose removal could join one) cannot be a labelled line. Most lines are body text."""
-    return any(word in text for word in _LABEL_WORDS) or "期刊图书馆" in text or not text.isprintable()
+    watermark, whose removal could join one) cannot be a labelled line. Most lines are body text.
+
+    Normalising removes nothing else: white space is collapsed, never removed, and the other rules
+    map letters, digits and punctuation, none of which is part of a label."""
+    if ("论文" in text or TAGS_LABEL in text) and any(word in text for word in _LABEL_WORDS):
+        return True
+    return "期刊图书馆" in text or has_zero_width(text)
 
 
 def _is_value_of(label: str, text: str) -> bool:

@@ -15,6 +15,7 @@ SPEC's ``seed-article.txt``), so the line-level step is tested on what a reader 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import attrs
 from lxml import etree
@@ -67,125 +68,157 @@ def lines_from_text(text: str) -> list[Line]:
 
 
 def lines_from_html(root: etree._Element) -> list[Line]:
-    """The visible lines of a parsed page, in document (reading) order."""
-    builder = _LineBuilder()
-    builder.walk(root)
-    builder.flush()
-    return builder.lines
+    """The visible lines of a parsed page, in document (reading) order.
+
+    One pass over the tree with an explicit stack (hostile pages nest ten thousand deep). It runs
+    for every element of every page, so it is written for speed: the state lives in local
+    variables, an element's context is a small int of bits, and most work is skipped for the
+    common cases (no attributes, a leaf link, a line whose pieces share one context).
+    """
+    lines: list[Line] = []
+    texts: list[str] = []  # the pieces of the line being built ...
+    contexts: list[int] = []  # ... and the context of each piece
+    links: list[str] = []  # the link texts on that line
+    br_run = 0  # single <br>s since the last visible text: two end the line
+    # One frame per open element: (its children still to walk, their context, the element,
+    # whether it is a block, its own context: a tail belongs to the parent).
+    stack: list[tuple[Iterator[etree._Element], int, etree._Element | None, bool, int]] = [
+        (iter((root,)), 0, None, False, 0)
+    ]
+    names = _TAG_NAMES
+    while stack:
+        children, outer, parent, parent_block, parent_outer = stack[-1]
+        for element in children:
+            name = names.get(element.tag)
+            if name is None:
+                name = _tag(element)
+            hidden = centre_marked = advert = False
+            if name and name not in SKIPPED_TAGS:
+                attributes = element.items()  # most elements have none: one call, not one per attribute
+                if attributes:
+                    hidden, centre_marked, advert = _attribute_hints(attributes)
+            if not name or name in SKIPPED_TAGS or hidden:
+                tail = element.tail
+            elif name == "br":
+                br_run += 1
+                if br_run >= 2:
+                    if texts or links:
+                        _flush(lines, texts, contexts, links)
+                    br_run = 0
+                else:
+                    texts.append(BR_MARK)
+                    contexts.append(outer)
+                tail = element.tail
+            else:
+                block = name in BLOCK_TAGS
+                if block:
+                    if texts or links:
+                        _flush(lines, texts, contexts, links)
+                    br_run = 0
+                inner = outer | _TAG_CONTEXT.get(name, 0)
+                if (
+                    not inner & CENTRED
+                    and (centre_marked or name == "center")
+                    and _text_length(element, _CENTRED_TEXT_LIMIT) <= _CENTRED_TEXT_LIMIT
+                ):
+                    inner |= CENTRED
+                if advert:
+                    inner |= CHROME
+                count = len(element)
+                if name == "a":
+                    label = _text_of(element) if count else (element.text or "")  # a leaf's label is its text
+                    if label.strip():
+                        links.append(label)
+                text = element.text
+                if text:
+                    if br_run and text.strip():
+                        br_run = 0
+                    texts.append(text)
+                    contexts.append(inner)
+                if count:  # walk its children next; its end tag comes when they are done
+                    stack.append((iter(element), inner, element, block, outer))
+                    break
+                if block:  # a leaf: its end tag is now
+                    if texts or links:
+                        _flush(lines, texts, contexts, links)
+                    br_run = 0
+                tail = element.tail
+            if tail:
+                if br_run and tail.strip():
+                    br_run = 0
+                texts.append(tail)
+                contexts.append(outer)
+        else:  # the children are done: the parent's end tag
+            stack.pop()
+            if parent is None:
+                continue
+            if parent_block:
+                if texts or links:
+                    _flush(lines, texts, contexts, links)
+                br_run = 0
+            tail = parent.tail
+            if tail:
+                if br_run and tail.strip():
+                    br_run = 0
+                texts.append(tail)
+                contexts.append(parent_outer)
+    if texts:
+        _flush(lines, texts, contexts, links)
+    return lines
 
 
-@attrs.frozen
-class _Context:
-    """What the ancestors of a piece of text say about it."""
-
-    in_link: bool = False
-    centred: bool = False
-    heading: bool = False
-    chrome: bool = False
+IN_LINK, CENTRED, HEADING, CHROME = 1, 2, 4, 8
+"""What the ancestors of a piece of text say about it, as bits of an int."""
+_TAG_CONTEXT = {"a": IN_LINK, **dict.fromkeys(HEADING_TAGS, HEADING), **dict.fromkeys(CHROME_TAGS, CHROME)}
 
 
-_CONTEXTS: dict[tuple[bool, bool, bool, bool], _Context] = {}
-"""The 16 possible contexts, made once: an element's context is looked up, not built (a third of the walk)."""
-
-
-def _context(in_link: bool, centred: bool, heading: bool, chrome: bool) -> _Context:
-    key = (in_link, centred, heading, chrome)
-    found = _CONTEXTS.get(key)
-    if found is None:
-        found = _CONTEXTS[key] = _Context(*key)
-    return found
-
-
-class _LineBuilder:
-    """Walks the tree once, with an explicit stack (hostile pages nest ten thousand deep)."""
-
-    def __init__(self) -> None:
-        self.lines: list[Line] = []
-        self._pieces: list[tuple[str, _Context]] = []  # (text, context): a tuple is cheaper than an object
-        self._links: list[str] = []
-        self._br_run = 0
-
-    # -- line assembly ---------------------------------------------------------
-
-    def text(self, text: str | None, context: _Context) -> None:
-        if not text:
-            return
-        if text.strip():
-            self._br_run = 0
-        self._pieces.append((text, context))
-
-    def br(self, context: _Context) -> None:
-        self._br_run += 1
-        if self._br_run >= 2:
-            self.flush()
-        else:
-            self._pieces.append((BR_MARK, context))
-
-    def flush(self) -> None:
-        self._br_run = 0
-        pieces, self._pieces = self._pieces, []
-        links, self._links = self._links, []
-        text = "".join([p[0] for p in pieces]).strip()  # str.strip() also takes BR_MARK: it is white space
-        if not _visible(text):
-            return
-        seen = [context for piece, context in pieces if _visible(piece)]
-        self.lines.append(
-            Line(
-                text=text,
-                centred=all(c.centred for c in seen),
-                link_only=all(c.in_link for c in seen),
-                links=tuple(links),
-                heading=any(c.heading for c in seen),
-                chrome=all(c.chrome for c in seen),
-            )
+def _flush(lines: list[Line], texts: list[str], contexts: list[int], links: list[str]) -> None:
+    """End the line being built: append it to ``lines`` if a reader would see it, and start afresh."""
+    text = "".join(texts).strip()  # str.strip() also takes BR_MARK: it is white space
+    if not text or not _visible(text):  # most ends of blocks end no line (white space between tags)
+        texts.clear()
+        contexts.clear()
+        links.clear()
+        return
+    first = contexts[0]
+    if contexts.count(first) == len(contexts):  # one context: it is the context of every visible piece
+        every = some = first
+    else:
+        seen = [context for piece, context in zip(texts, contexts, strict=True) if _visible(piece)]
+        every, some = -1, 0
+        for context in seen:
+            every &= context
+            some |= context
+    found = tuple(links)
+    texts.clear()
+    contexts.clear()
+    links.clear()
+    lines.append(
+        Line(
+            text=text,
+            centred=every & CENTRED != 0,
+            link_only=every & IN_LINK != 0,
+            links=found,
+            heading=some & HEADING != 0,
+            chrome=every & CHROME != 0,
         )
-
-    # -- the walk --------------------------------------------------------------
-
-    def walk(self, root: etree._Element) -> None:
-        # (element, closing, the context of its parent): a tail belongs to the parent
-        stack: list[tuple[etree._Element, bool, _Context]] = [(root, False, _context(False, False, False, False))]
-        while stack:
-            element, closing, outer = stack.pop()
-            tag = _tag(element)
-            if closing:
-                if tag in BLOCK_TAGS:
-                    self.flush()
-                self.text(element.tail, outer)
-                continue
-            attributes = element.items()  # most elements have none: one call instead of one per attribute
-            if not tag or tag in SKIPPED_TAGS or (attributes and _is_hidden(attributes)):
-                self.text(element.tail, outer)
-                continue
-            if tag == "br":
-                self.br(outer)
-                self.text(element.tail, outer)
-                continue
-            if tag in BLOCK_TAGS:
-                self.flush()
-            centred = outer.centred or ((tag == "center" or bool(attributes)) and _is_centred(element, tag, attributes))
-            chrome = outer.chrome or tag in CHROME_TAGS or bool(attributes) and _is_ad(attributes)
-            inner = _context(outer.in_link or tag == "a", centred, outer.heading or tag in HEADING_TAGS, chrome)
-            if tag == "a":
-                label = _text_of(element)
-                if label.strip():
-                    self._links.append(label)
-            self.text(element.text, inner)
-            if len(element):
-                stack.append((element, True, outer))
-                stack.extend((child, False, inner) for child in reversed(element))
-            else:  # a leaf: its end tag is now
-                if tag in BLOCK_TAGS:
-                    self.flush()
-                self.text(element.tail, outer)
-
-
-def _is_centred(element: etree._Element, tag: str, attributes: list[tuple[str, str]]) -> bool:
-    marked = tag == "center" or any(
-        (name == "style" and _CENTRED_STYLE_RE.search(value)) or (name == "align" and value.strip().lower() == "center")
-        for name, value in attributes
     )
-    return marked and _text_length(element, _CENTRED_TEXT_LIMIT) <= _CENTRED_TEXT_LIMIT
+
+
+def _attribute_hints(attributes: list[tuple[str, str]]) -> tuple[bool, bool, bool]:
+    """(hidden, marked centred, an advert) from an element's attributes, in one pass."""
+    hidden = centred = advert = False
+    for name, value in attributes:
+        if name == "style":
+            hidden = hidden or _HIDDEN_STYLE_RE.search(value) is not None
+            centred = centred or _CENTRED_STYLE_RE.search(value) is not None
+        elif name == "class":
+            advert = advert or ("ad" in value and any(c == "ad" or c.startswith("ad-") for c in value.split()))
+        elif name == "hidden":
+            hidden = True
+        elif name == "align":
+            centred = centred or value.strip().lower() == "center"
+    return hidden, centred, advert
 
 
 def _tag(element: etree._Element) -> str:
@@ -200,18 +233,12 @@ def _tag(element: etree._Element) -> str:
     return found
 
 
-_TAG_NAMES: dict[str, str] = {}
-"""Raw tag → bare lower-case name, computed once per distinct tag."""
+_TAG_NAMES: dict[object, str] = {etree.Comment: "", etree.ProcessingInstruction: "", etree.Entity: ""}
+"""Raw tag → bare lower-case name, computed once per distinct tag ("" for comments and the like)."""
 
 
 def _is_hidden(attributes: list[tuple[str, str]]) -> bool:
     return any(name == "hidden" or (name == "style" and _HIDDEN_STYLE_RE.search(value)) for name, value in attributes)
-
-
-def _is_ad(attributes: list[tuple[str, str]]) -> bool:
-    return any(
-        name == "class" and any(c == "ad" or c.startswith("ad-") for c in value.split()) for name, value in attributes
-    )
 
 
 _WORD_RE = re.compile(r"\w")

@@ -140,3 +140,18 @@ def test_no_other_rewriting() -> None:
     text = "“引号”‘单引号’。（括号）《书名》——破折号…省略号"
     assert normalize_paragraph(text) == text
     assert normalize_text("國際") == "國際"  # no traditional-to-simplified conversion
+
+
+def test_rule3_white_space_is_what_str_isspace_says() -> None:
+    spaces = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+    assert len(spaces) == 29
+    assert collapse_whitespace(f"{spaces}甲{spaces}乙{spaces}") == "甲 乙"
+
+
+def test_rule5_looks_at_the_text_before_the_rule() -> None:
+    assert fullwidth_punct_after_cjk("中,;文?!") == "中，;文？!"  # ";" follows an ASCII ",", "!" an ASCII "?"
+
+
+def test_rule4_runs_before_rule5_in_paragraphs() -> None:
+    assert normalize_paragraph("中, 文") == "中， 文"
+    assert normalize_paragraph("中 文, 字") == "中文， 字"

@@ -143,3 +143,33 @@ def test_a_gzipped_file_is_not_an_article_and_not_undecodable() -> None:
     raw = RawPage(url="http://127.0.0.1:8000/sitemaps/a.xml.gz", status=200, body=gzip.compress(b"<urlset/>"))
     outcome = process_page(raw)
     assert (outcome.reason, outcome.stage) == ("not_article", "classify")
+
+
+def test_comment_tails_leaf_and_nested_links_and_a_link_around_a_block() -> None:
+    page = parse_page(
+        "<html><head><!-- c --></head><body><div>甲<!-- note -->乙<a href=/x>链<b>接</b></a>丙</div>"
+        "<p><a href=/y>只有链接</a></p><div><a href=/z><div>块中</div></a></div><p>正<span>文</span><a>x</a></p>"
+        "</body></html>"
+    )
+    assert [(line.text, line.link_only, line.links) for line in page.lines] == [
+        ("甲乙链接丙", False, ("链接",)),  # a comment's tail is text; a link's label includes its children
+        ("只有链接", True, ("只有链接",)),
+        ("块中", True, ()),  # the block inside the link ends the line the link's label was on
+        ("正文x", False, ("x",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("markup", "title", "canonical"),
+    [
+        # the first <title> in document order, wherever it is; rel tokens split at XPath white space
+        ('<html><body><svg><title>图</title></svg></body><link rel="alternate\tcanonical" href="/b"></html>', "图", "/b"),
+        # NBSP is no XPath white space; a link without href does not count; an empty href does
+        ('<head><link rel="canonical\u00a0x" href="/a"><link rel="canonical"><link rel=" canonical " href=""></head>',
+         None, ""),
+        ('<head><title>题<b>目</b></title><link rel="Canonical" href="/u"></head>', "题<b>目</b>", None),
+    ],
+)
+def test_title_and_canonical_link_as_the_xpath_finds_them(markup: str, title: str | None, canonical: str | None) -> None:
+    page = parse_page(markup)
+    assert (page.document_title, page.canonical_href) == (title, canonical)
