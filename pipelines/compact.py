@@ -28,11 +28,9 @@ Why it looks the way it does:
   index) and touches exactly those; a file a writer commits meanwhile is not in the
   index and is never touched. Nothing depends on timing or on renaming a folder,
   so the same steps work on object storage (S3).
-* Leases (:mod:`pipelines.leases`): compaction takes the dataset's compaction
-  marker, refuses while a crawl or rebuild holds a live lease (``--wait`` waits,
-  ``--force`` goes on), and writers publish nothing while the marker is held.
-* Memory is bounded by a batch of rows, not by the dataset: only a small index
-  (id, fetched_at, run, file, row) is held for everything.
+* Leases (:mod:`pipelines.leases`): compaction takes the compaction marker, refuses while a crawl or
+  rebuild holds a live lease (``--wait`` waits, ``--force`` goes on); writers publish nothing meanwhile.
+* Memory is bounded by a batch of rows: only a small index (id, fetched_at, run, file, row) is held for all.
 """
 
 from __future__ import annotations

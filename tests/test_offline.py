@@ -53,11 +53,17 @@ def test_two_runs_compact_to_one_row_per_article(tmp_path: Path) -> None:
     for row in before:
         if row["article_id"] not in newest or row["fetched_at"] > newest[row["article_id"]]:
             newest[row["article_id"]] = row["fetched_at"]
-    result = scrapy("compact", str(out))
+    files = ds.dataset(out / "articles").files
+    result = scrapy("compact", str(out))  # in place: the first crawl's files are left with no rows
     after = read_articles(out)
     assert sorted(r["article_id"] for r in after) == GOLD_IDS
     assert {r["article_id"]: r["fetched_at"] for r in after} == newest
+    assert ds.dataset(out / "articles").files == files
+    assert f"articles: {2 * len(GOLD_IDS)} rows -> {len(GOLD_IDS)}, " in result.stdout and "rewritten in place" in result.stdout
+    assert "README.md" in {p.name for p in out.iterdir()}
+
+    merged = scrapy("compact", str(out), "--merge", "-s", "COMPACT_GRACE_SECONDS=0")
+    assert sorted(r["article_id"] for r in read_articles(out)) == GOLD_IDS
     files = ds.dataset(out / "articles").files
     assert len(files) == len({Path(f).parent for f in files})  # one file per partition
-    assert "README.md" in {p.name for p in out.iterdir()}
-    assert result.stdout
+    assert f"articles: {len(GOLD_IDS)} rows -> {len(GOLD_IDS)}, {2 * len(files)} files -> {len(files)}" in merged.stdout
