@@ -173,7 +173,7 @@ class DatasetPipeline:
             max_buffer_bytes=settings.getint("DATASET_MAX_BUFFER_MB") * 1024 * 1024,
         )
         self.sink = Sink(self.root, crawl_run_id(crawler), worker_id=settings.get("WORKER_ID") or None,
-                         options=options, intern_tokens=True)
+                         options=options)
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-io")
         """The sink's one thread: writes in order, and off the reactor."""
         self.commit_seconds = settings.getfloat("DATASET_COMMIT_SECONDS")

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
@@ -113,10 +112,19 @@ def _footer(filesystem: pafs.FileSystem, path: str) -> dict[str, Any]:
 
 
 def _group_counts(filesystem: pafs.FileSystem, files: list[str], columns: list[str]) -> list[tuple[Any, ...]]:
-    """Rows per distinct value of ``columns``, read from the files themselves (not from folder names)."""
-    table = ds.dataset(files, format="parquet", filesystem=filesystem).to_table(columns=columns)
-    grouped = table.group_by(columns).aggregate([([], "count_all")])
-    return list(zip(*(grouped[c].to_pylist() for c in [*columns, "count_all"]), strict=True))
+    """Rows per distinct value of ``columns``, read from the files themselves (not from folder names).
+
+    File by file, counted in Python: Arrow's ``group_by`` imports ``pyarrow.dataset``, and with it
+    pandas (0.3 s and 28 MB in every command that writes a card). A column a file lacks counts as null."""
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for path in files:
+        with filesystem.open_input_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            present = [c for c in columns if c in parquet.schema_arrow.names]
+            table = parquet.read(columns=present, use_threads=False)
+        counts.update(zip(*(table.column(c).to_pylist() if c in present else [None] * table.num_rows
+                            for c in columns), strict=True))
+    return [(*key, rows) for key, rows in counts.items()]
 
 
 def _run_summaries(filesystem: pafs.FileSystem, directory: str) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from pipelines import layout, leases
+from pipelines.arrowrows import RowConverter
 from pipelines.layout import check_name, open_filesystem
 from pipelines.records import CLEANING_RULES_VERSION, SCHEMA_VERSION
 
@@ -40,7 +41,7 @@ METADATA_PREFIX = "qikan."
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": True}
 """How every data file is written (crawl, rebuild, compaction)."""
 PENDING_ROWS = 32
-"""Rows of one partition kept as Python dicts before they are converted to an Arrow batch."""
+"""Rows of one partition kept as (packed, :mod:`pipelines.arrowrows`) dicts before they become an Arrow batch."""
 PENDING_ROWS_TOTAL = 4 * PENDING_ROWS
 """The same, over all partitions: rows spread over many years must not add up unbounded."""
 
@@ -196,20 +197,10 @@ class _OpenFile:
 class DatasetWriter:
     """Writes rows of one schema into the tree ``root``, partitioned by one integer column (or not at all)."""
 
-    def __init__(
-        self,
-        root: str | Path,
-        schema: pa.Schema,
-        *,
-        run_id: str,
-        worker_id: str | None = None,
-        partition_by: str | None = None,
-        row_group_rows: int = 2000,
-        max_rows_per_file: int = 100_000,
-        max_buffer_bytes: int = 64 * 1024 * 1024,
-        metadata: Mapping[str, str] | None = None,
-        honour_compaction: bool = True,
-    ) -> None:
+    def __init__(self, root: str | Path, schema: pa.Schema, *, run_id: str, worker_id: str | None = None,
+                 partition_by: str | None = None, row_group_rows: int = 2000, max_rows_per_file: int = 100_000,
+                 max_buffer_bytes: int = 64 * 1024 * 1024, metadata: Mapping[str, str] | None = None,
+                 honour_compaction: bool = True) -> None:
         self.filesystem, self.root = open_filesystem(root)
         self.dataset_root = str(root).rstrip("/").rsplit("/", 1)[0] if honour_compaction else None
         """Where the leases are (``DIR`` of ``DIR/articles``); None for the compaction's own writer."""
@@ -227,6 +218,7 @@ class DatasetWriter:
         }
         kv.update(pandas_metadata(schema))
         self.schema = schema.with_metadata({**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in kv.items()}})
+        self._rows = RowConverter(self.schema)
         self._pending: dict[str, list[dict]] = {}
         self._pending_rows = 0
         self._batches: dict[str, list[pa.RecordBatch]] = {}
@@ -244,7 +236,7 @@ class DatasetWriter:
         """
         key = layout.partition_folder(row.get(self.partition_by)) if self.partition_by else ""
         pending = self._pending.setdefault(key, [])
-        pending.append(dict(row))
+        pending.append(self._rows.pack(row))
         self._pending_rows += 1
         if len(pending) + self._batched_rows.get(key, 0) >= self.row_group_rows:
             self._guarded(self._write_group, key)
@@ -342,7 +334,7 @@ class DatasetWriter:
         if not rows:
             return
         self._pending_rows -= len(rows)
-        batch = pa.RecordBatch.from_pylist(rows, schema=self.schema)
+        batch = self._rows.to_batch(rows)
         self._batches.setdefault(key, []).append(batch)
         self._batched_rows[key] = self._batched_rows.get(key, 0) + batch.num_rows
         self._buffered_bytes += batch.nbytes

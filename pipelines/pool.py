@@ -104,7 +104,7 @@ def _setup(config: SegmentConfig | None, index: int, workers: int, sink: SinkSpe
     _analyser = make_analyser(config)
     _sink = None
     if sink is not None:
-        _sink = Sink(sink.root, sink.run_id, worker_id=f"w{index + 1}", options=sink.options, intern_tokens=True)
+        _sink = Sink(sink.root, sink.run_id, worker_id=f"w{index + 1}", options=sink.options)
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):

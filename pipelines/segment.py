@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import heapq
 import logging
 import marshal
 import operator
@@ -33,11 +34,12 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
-import jieba
 
 from pipelines.engines import ENGINES, Engine, make_engine
+from pipelines.jiebaimport import jieba
 from pipelines.wordtable import JiebaFreq, WordTable
 
 _DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -59,6 +61,7 @@ _SCORE_DIGITS = 10
 """Scores are rounded before ranking so that float noise never decides a tie; the token does."""
 _CANDIDATE_CACHE_SIZE = 50_000
 """Distinct tokens whose keyword eligibility is remembered (about 6 MB at most; then it starts again)."""
+_UNKNOWN: Any = object()
 
 
 def bundled_userdict_path() -> Path:
@@ -242,7 +245,7 @@ class Segmenter:
         self._idf, self._median_idf = dictionaries.idf, dictionaries.median_idf
         self._stopwords = _load_stopwords()
         self._candidates: dict[str, bool] = {}
-        self._idf_cache: dict[str, float] = {}
+        self._tfidf_weights: dict[str, float | None] = {}
 
     def tokens(self, text: str) -> list[str]:
         """jieba precise mode with HMM; whitespace tokens dropped, all else kept verbatim,
@@ -260,12 +263,11 @@ class Segmenter:
 
     def keywords(self, title_tokens: Sequence[str], body_tokens: Sequence[str]) -> list[str]:
         """The top_k keywords of a page, from its already segmented title and body."""
+        if self.config.keyword_method == "tfidf":
+            return self._tfidf_keywords(title_tokens, body_tokens)
         body_counts = Counter(body_tokens)
         candidates = {t for t in body_counts.keys() | set(title_tokens) if self._candidate(t)}
-        if self.config.keyword_method == "textrank":
-            scores = self._textrank(title_tokens, body_tokens, candidates)
-        else:
-            scores = self._tfidf(title_tokens, body_counts, candidates)
+        scores = self._textrank(title_tokens, body_tokens, candidates)
         ranked = sorted(scores.items(), key=lambda kv: (-round(kv[1], _SCORE_DIGITS), kv[0]))
         return [token for token, _ in ranked[: self.config.top_k]]
 
@@ -284,22 +286,32 @@ class Segmenter:
         body_tokens = self.tokens(body)
         return body_tokens, self.keywords(title_tokens, body_tokens)
 
-    def _tfidf(self, title_tokens: Sequence[str], body_counts: Counter[str], candidates: set[str]) -> dict[str, float]:
-        counts = {t: body_counts[t] for t in candidates}
-        for t in title_tokens:
-            if t in candidates:
-                counts[t] += TITLE_WEIGHT
-        # TF is count / total, but the total is the same for every token: ranking needs only count * IDF.
-        return {t: n * self._idf_of(t) for t, n in counts.items()}
+    def _tfidf_keywords(self, title_tokens: Sequence[str], body_tokens: Sequence[str]) -> list[str]:
+        """Candidates ranked by count * IDF (title tokens count TITLE_WEIGHT times), ties by the token.
 
-    def _idf_of(self, token: str) -> float:
-        """jieba's IDF of ``token`` (the median when it has none), remembered like :meth:`_candidate`."""
-        known = self._idf_cache.get(token)
-        if known is None:
-            if len(self._idf_cache) >= _CANDIDATE_CACHE_SIZE:
-                self._idf_cache.clear()
-            known = self._idf_cache[token] = self._idf.get(token, self._median_idf)
-        return known
+        TF is count / total, but the total is the same for every token: ranking needs only
+        count * IDF. One remembered lookup per distinct token says both whether it is a
+        candidate and its IDF; the top_k come from a heap, not a sort of every candidate."""
+        counts = Counter(body_tokens)
+        for token in title_tokens:  # non-candidates among them are dropped below
+            counts[token] += TITLE_WEIGHT
+        known, learn = self._tfidf_weights.get, self._tfidf_weight
+        ranked = []
+        for token, count in counts.items():
+            idf = known(token, _UNKNOWN)
+            if idf is _UNKNOWN:
+                idf = learn(token)
+            if idf is not None:
+                ranked.append((-round(count * idf, _SCORE_DIGITS), token))
+        return [token for _, token in heapq.nsmallest(self.config.top_k, ranked)]
+
+    def _tfidf_weight(self, token: str) -> float | None:
+        """jieba's IDF of a candidate (the median when it has none), None for a non-candidate; remembered."""
+        if len(self._tfidf_weights) >= _CANDIDATE_CACHE_SIZE:
+            self._tfidf_weights.clear()
+        weight = self._idf.get(token, self._median_idf) if self.is_candidate(token) else None
+        self._tfidf_weights[token] = weight
+        return weight
 
     def _textrank(self, title_tokens: Sequence[str], body_tokens: Sequence[str], candidates: set[str]) -> dict[str, float]:
         """Weighted PageRank over the co-occurrence graph of candidate tokens, as jieba's TextRank

@@ -19,13 +19,6 @@ from scrapy.exceptions import UsageError
 
 from crawler.commands import one_line_usage_errors, report
 from crawler.runinfo import dataset_dir
-from pipelines.export import (
-    ExportError,
-    export_dataset,
-    format_for,
-    parse_journals,
-    parse_years,
-)
 from pipelines.summary import EXIT_START_FAILED, EXIT_USAGE
 
 
@@ -62,6 +55,10 @@ class Command(ScrapyCommand):
         if not root:
             raise UsageError("give a dataset folder (DIR or -s DATASET_DIR=DIR)", print_help=False)
         target = opts.overwrite_output or opts.output
+        # Here, not at the top: Scrapy imports every command to list them, and pipelines.export's
+        # pyarrow.dataset imports pandas (0.3 s), which no other command needs.
+        from pipelines.export import ExportError, export_dataset, format_for, parse_journals, parse_years
+
         try:
             fmt = format_for(target, opts.output_format)
             result = export_dataset(
