@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml pipelines/segment.py pipelines/wordtable.py  # the snap
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	$(BIN)/python -m pipelines.segment  # jieba's dictionaries as one snapshot in .venv/share, which workers load fast
+	$(BIN)/python -m compileall -q crawler pipelines  # bytecode once, also where PYTHONDONTWRITEBYTECODE is set
 	@touch $(STAMP)
 
 demo: install
@@ -25,6 +26,7 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/python -m compileall -q crawler pipelines  # as an installed package would be: no compiling at each start
 	$(BIN)/python -m tests.bench
 
 FUZZ_SECONDS ?= 300
