@@ -224,12 +224,7 @@ class PagePool:
             self._start(i) for i in range(first, self.workers)]
         self.saved_gc = gc.get_threshold()
         if caller_is_first:  # after the processes started: they load their segmenters meanwhile
-            _setup(config, 0, self.workers, sink)
-            if sink is not None:
-                use_system_allocator()
-                _arrow_without_pandas()
-            gc.freeze()  # as in init_worker: the dictionaries stay out of every collection
-            gc.set_threshold(GC_THRESHOLD, 20, 20)
+            _setup_caller(config, self.workers, sink)
 
     def _start(self, index: int) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=init_worker,
@@ -270,7 +265,11 @@ class InlinePool:
     workers = 1
 
     def __init__(self, workers: int, config: SegmentConfig | None, sink: SinkSpec | None = None) -> None:
-        _setup(config, 0, 1, sink)
+        self.saved_gc = gc.get_threshold()
+        if sink is not None:  # a rebuild: this process is its only worker
+            _setup_caller(config, 1, sink)
+        else:  # a crawl's own process, which does more than pages
+            _setup(config, 0, 1, sink)
         self.executors: list[Any] = [None]
 
     def shard(self, key: str) -> int:
@@ -285,6 +284,17 @@ class InlinePool:
     def close(self, cancel: bool = False) -> None:
         global _sink
         _sink = None
+        gc.set_threshold(*self.saved_gc)
+
+
+def _setup_caller(config: SegmentConfig | None, workers: int, sink: SinkSpec | None) -> None:
+    """A rebuild's own process as its worker 1, tuned as :func:`init_worker` tunes a worker."""
+    _setup(config, 0, workers, sink)
+    if sink is not None:
+        use_system_allocator()
+        _arrow_without_pandas()
+    gc.freeze()  # the dictionaries stay out of every collection
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
 def open_pool(workers: int, config: SegmentConfig | None, sink: SinkSpec | None = None) -> PagePool | InlinePool:
