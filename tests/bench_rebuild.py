@@ -22,7 +22,11 @@ helper), as their sum, and as the largest sum of the whole process tree's RSS
 (resource tracker included) sampled every 50 ms from outside:
 an upper bound, since pages shared between processes count once per process.
 
-Usage: ``python -m tests.bench_rebuild [--pages 3000] [--body-chars 3000] [--workers N] [--dir DIR]``
+The speed of a shared machine drifts (here the same work took 7.7 to 10.7 CPU seconds in one
+night), so the rebuild and jieba alone are timed in alternating rounds (``--repeat``, default 3)
+and the median round is reported, with every round's ratio.
+
+Usage: ``python -m tests.bench_rebuild [--pages 3000] [--body-chars 3000] [--workers N] [--dir DIR] [--repeat 3]``
 (``make bench`` can call :func:`measure_rebuild`).
 """
 
@@ -87,29 +91,35 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def compare_engines(bodies: list[str], cache_dir: Path) -> dict[str, Any]:
-    """Pure jieba (loaded by its own ``initialize``, plus the bundled user dictionary) and the fast
-    engine over the same bodies in this process: speed, token equality, the fast segmenter's load cost."""
+def pure_jieba(cache_dir: Path) -> jieba.Tokenizer:
+    """jieba 0.42.1 as shipped: loaded by its own ``initialize``, plus the bundled user dictionary."""
+    tokenizer = jieba.Tokenizer()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.tmp_dir = str(cache_dir)  # its own cache file goes beside our snapshots
+    tokenizer.initialize()
+    tokenizer.load_userdict(str(bundled_userdict_path()))
+    return tokenizer
+
+
+def time_jieba(tokenizer: jieba.Tokenizer, bodies: list[str]) -> tuple[float, float, list[list[str]]]:
+    """(wall seconds, CPU seconds, tokens) of pure jieba over ``bodies`` in this process: the floor."""
+    started, cpu = time.perf_counter(), time.process_time()
+    reference = [[t for t in tokenizer.cut(body, HMM=True) if not t.isspace()] for body in bodies]
+    return time.perf_counter() - started, time.process_time() - cpu, reference
+
+
+def compare_engines(bodies: list[str], cache_dir: Path, reference: list[list[str]], jieba_wall: float) -> dict[str, Any]:
+    """The fast engine over the same bodies in this process, against pure jieba's tokens and time:
+    speed, token equality, the fast segmenter's load cost."""
     rss, started = _rss_mb(), time.perf_counter()
     fast = get_segmenter(SegmentConfig(cache_dir=cache_dir, engine="fast"))  # snapshot, user dictionaries, Rust engine
     load_seconds, load_rss = time.perf_counter() - started, _rss_mb() - rss
-    pristine = jieba.Tokenizer()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    pristine.tmp_dir = str(cache_dir)  # its own cache file goes beside our snapshots
-    pristine.initialize()
-    pristine.load_userdict(str(bundled_userdict_path()))
-    cut = pristine.cut
-    started, cpu = time.perf_counter(), time.process_time()
-    reference = [[t for t in cut(body, HMM=True) if not t.isspace()] for body in bodies]
-    jieba_wall, jieba_cpu = time.perf_counter() - started, time.process_time() - cpu
     started = time.perf_counter()
     tokens = [fast.tokens(body) for body in bodies]
     fast_wall = time.perf_counter() - started
     identical = sum(ours == theirs for ours, theirs in zip(tokens, reference, strict=True))
     return {
         "bodies": len(bodies),
-        "jieba_seconds": jieba_wall,
-        "jieba_cpu_seconds": jieba_cpu,
         "jieba_bodies_per_second": round(len(bodies) / jieba_wall, 1),
         "fast_bodies_per_second": round(len(bodies) / fast_wall, 1),
         "speedup": round(jieba_wall / fast_wall, 2),
@@ -174,8 +184,10 @@ def run_rebuild(source: Path, out: Path, workers: int, cache_dir: Path, *extra: 
 
 
 def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | None = None,
-                    work_dir: Path | None = None) -> dict[str, Any]:
-    """Build (or reuse) an archive, time jieba alone and a rebuild of it; returns the numbers."""
+                    work_dir: Path | None = None, repeat: int = 1) -> dict[str, Any]:
+    """Build (or reuse) an archive, then ``repeat`` rounds of a rebuild of it followed by jieba alone
+    over the same bodies (so that each ratio compares the two under the same conditions; on a
+    shared machine the speed drifts); returns the numbers of the median round, and every ratio."""
     cores = os.cpu_count() or 1
     workers = cores if workers is None else workers
     load = os.getloadavg()[0]
@@ -183,10 +195,15 @@ def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | No
     work.mkdir(parents=True, exist_ok=True)
     cache_dir = work / "jieba-cache"
     source, bodies = build_archive(work, pages, body_chars)
-    summary = run_rebuild(source, work / f"out-{pages}", workers, cache_dir)
+    tokenizer = pure_jieba(cache_dir)
+    rounds = []
+    for _ in range(max(repeat, 1)):
+        summary = run_rebuild(source, work / f"out-{pages}", workers, cache_dir)
+        floor, floor_cpu, reference = time_jieba(tokenizer, bodies)
+        rounds.append((summary["duration_seconds"] / (floor / cores), summary, floor, floor_cpu))
+    ratio, summary, floor, floor_cpu = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
     ceiling = run_rebuild(source, work / f"out-{pages}-ceiling", workers, cache_dir, "-s", "SEGMENT_ENABLED=False")
-    engines = compare_engines(bodies, cache_dir)
-    floor, floor_cpu = engines.pop("jieba_seconds"), engines.pop("jieba_cpu_seconds")
+    engines = compare_engines(bodies, cache_dir, reference, floor)
     seconds = summary["duration_seconds"]
     cpu = summary["cpu_seconds"]["main"] + sum(summary["cpu_seconds"]["helpers"])
     return {
@@ -195,12 +212,15 @@ def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | No
         "mean_body_chars": round(sum(map(len, bodies)) / len(bodies)),
         "cores": cores,
         "workers": workers,
+        "rounds": len(rounds),
+        "ratios": [round(r[0], 3) for r in rounds],
+        "ratios_whole_process": [round(r[1]["process_seconds"] / (r[2] / cores), 3) for r in rounds],
         "rebuild_seconds": seconds,
         "process_seconds": summary["process_seconds"],
         "pages_per_second": summary["pages_per_second"],
         "jieba_seconds_one_core": round(floor, 3),
         "floor_seconds": round(floor / cores, 3),
-        "ratio": round(seconds / (floor / cores), 3),
+        "ratio": round(ratio, 3),
         "floor_pages_per_second": round(summary["pages_processed"] / (floor / cores), 1),
         "ceiling_seconds": ceiling["duration_seconds"],
         "ceiling_pages_per_second": ceiling["pages_per_second"],
@@ -211,7 +231,7 @@ def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | No
         "process_cpu_seconds": summary["process_cpu_seconds"],
         "cpu_ratio": round(cpu / floor_cpu, 3),
         "load_before": load,
-        "peak_rss_mb": summary["peak_rss_mb"],
+        "peak_rss_mb": max(r[1]["peak_rss_mb"] for r in rounds),
         "peak_rss_mb_by_process": summary["peak_rss_mb_by_process"],
         "engines": engines,
         "load_after": os.getloadavg()[0],
@@ -225,15 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-chars", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (sites and archives are reused)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of rebuild then jieba; the median round is printed")
     args = parser.parse_args(argv)
     for pages in args.pages:
-        result = measure_rebuild(pages, args.body_chars, args.workers, args.dir)
+        result = measure_rebuild(pages, args.body_chars, args.workers, args.dir, args.repeat)
         rss = result["peak_rss_mb_by_process"]
         print(
             f"rebuild {result['pages']} pages ({result['mean_body_chars']} chars): {result['rebuild_seconds']:.1f} s, "
             f"{result['pages_per_second']:.1f} pages/s with {result['workers']} workers; jieba alone "
             f"{result['jieba_seconds_one_core']:.1f} s on one core -> floor {result['floor_seconds']:.1f} s on "
-            f"{result['cores']}; ratio {result['ratio']:.2f} (whole command {result['ratio_whole_process']:.2f}); "
+            f"{result['cores']}; ratio {result['ratio']:.2f} (whole command {result['ratio_whole_process']:.2f}; median of "
+            f"{result['rounds']} rounds: {'/'.join(f'{r:.2f}' for r in result['ratios'])}, whole "
+            f"{'/'.join(f'{r:.2f}' for r in result['ratios_whole_process'])}); "
             f"peak RSS main {rss['main']:.0f} MB + helpers {'+'.join(f'{w:.0f}' for w in rss['helpers'])} MB = "
             f"{result['peak_rss_mb']:.0f} MB (process tree sampled {rss['sampled_tree_sum']:.0f} MB); CPU {result['rebuild_cpu_seconds']:.1f} s "
             f"(whole command {result['process_cpu_seconds']:.1f} s, {result['process_seconds']:.1f} s wall) "
