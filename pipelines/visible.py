@@ -72,8 +72,9 @@ def lines_from_html(root: etree._Element) -> list[Line]:
 
     One pass over the tree with an explicit stack (hostile pages nest ten thousand deep). It runs
     for every element of every page, so it is written for speed: the state lives in local
-    variables, an element's context is a small int of bits, and most work is skipped for the
-    common cases (no attributes, a leaf link, a line whose pieces share one context).
+    variables, a tag's role is one dict lookup giving an int of bits (:func:`_tag_kind`), an
+    element's context is an int of bits too, and most work is skipped for the common cases (no
+    attributes, a leaf link, white space between tags, a line whose pieces share one context).
     """
     lines: list[Line] = []
     texts: list[str] = []  # the pieces of the line being built ...
@@ -82,55 +83,52 @@ def lines_from_html(root: etree._Element) -> list[Line]:
     br_run = 0  # single <br>s since the last visible text: two end the line
     # One frame per open element: (its children still to walk, their context, the element,
     # whether it is a block, its own context: a tail belongs to the parent).
-    stack: list[tuple[Iterator[etree._Element], int, etree._Element | None, bool, int]] = [
-        (iter((root,)), 0, None, False, 0)
-    ]
-    names = _TAG_NAMES
+    stack: list[tuple[Iterator[etree._Element], int, etree._Element | None, int, int]] = [(iter((root,)), 0, None, 0, 0)]
+    kinds = _TAG_KINDS
+    # White space before a line's first visible piece is never appended: strip() would drop it and
+    # the context rule ignores it, and so the many ends of blocks between tags (a tail of "\n  "
+    # after every </p>) find ``texts`` empty and cost nothing.
     while stack:
         children, outer, parent, parent_block, parent_outer = stack[-1]
         for element in children:
-            name = names.get(element.tag)
-            if name is None:
-                name = _tag(element)
-            hidden = centre_marked = advert = False
-            if name and name not in SKIPPED_TAGS:
+            kind = kinds.get(element.tag)
+            if kind is None:
+                kind = _tag_kind(element)
+            if not kind & _SKIPPED:
                 attributes = element.items()  # most elements have none: one call, not one per attribute
                 if attributes:
-                    hidden, centre_marked, advert = _attribute_hints(attributes)
-            if not name or name in SKIPPED_TAGS or hidden:
-                tail = element.tail
-            elif name == "br":
+                    kind |= _attribute_hints(attributes)
+            if kind & (_SKIPPED | _HIDDEN):
+                pass  # never seen: only its tail (below) is text
+            elif kind & _BR:
                 br_run += 1
                 if br_run >= 2:
                     if texts or links:
                         _flush(lines, texts, contexts, links)
                     br_run = 0
-                else:
+                elif texts:
                     texts.append(BR_MARK)
                     contexts.append(outer)
-                tail = element.tail
             else:
-                block = name in BLOCK_TAGS
+                block = kind & _BLOCK
                 if block:
                     if texts or links:
                         _flush(lines, texts, contexts, links)
                     br_run = 0
-                inner = outer | _TAG_CONTEXT.get(name, 0)
+                inner = outer | kind & _CONTEXT_BITS
                 if (
-                    not inner & CENTRED
-                    and (centre_marked or name == "center")
+                    kind & _CENTRE_HINT
+                    and not outer & CENTRED
                     and _text_length(element, _CENTRED_TEXT_LIMIT) <= _CENTRED_TEXT_LIMIT
                 ):
                     inner |= CENTRED
-                if advert:
-                    inner |= CHROME
                 count = len(element)
-                if name == "a":
+                if kind & IN_LINK:
                     label = _text_of(element) if count else (element.text or "")  # a leaf's label is its text
                     if label.strip():
                         links.append(label)
                 text = element.text
-                if text:
+                if text and (texts or not text.isspace()):
                     if br_run and text.strip():
                         br_run = 0
                     texts.append(text)
@@ -142,8 +140,8 @@ def lines_from_html(root: etree._Element) -> list[Line]:
                     if texts or links:
                         _flush(lines, texts, contexts, links)
                     br_run = 0
-                tail = element.tail
-            if tail:
+            tail = element.tail
+            if tail and (texts or not tail.isspace()):
                 if br_run and tail.strip():
                     br_run = 0
                 texts.append(tail)
@@ -157,7 +155,7 @@ def lines_from_html(root: etree._Element) -> list[Line]:
                     _flush(lines, texts, contexts, links)
                 br_run = 0
             tail = parent.tail
-            if tail:
+            if tail and (texts or not tail.isspace()):
                 if br_run and tail.strip():
                     br_run = 0
                 texts.append(tail)
@@ -170,12 +168,16 @@ def lines_from_html(root: etree._Element) -> list[Line]:
 IN_LINK, CENTRED, HEADING, CHROME = 1, 2, 4, 8
 """What the ancestors of a piece of text say about it, as bits of an int."""
 _TAG_CONTEXT = {"a": IN_LINK, **dict.fromkeys(HEADING_TAGS, HEADING), **dict.fromkeys(CHROME_TAGS, CHROME)}
+_CENTRE_HINT, _HIDDEN, _SKIPPED, _BR, _BLOCK = 16, 32, 64, 128, 256
+"""More bits, of a tag's kind (:func:`_tag_kind`) and its attributes' hints (:func:`_attribute_hints`)."""
+_CONTEXT_BITS = IN_LINK | HEADING | CHROME
+"""The bits of a kind that its element passes on to the text inside (CENTRED needs a length check)."""
 
 
 def _flush(lines: list[Line], texts: list[str], contexts: list[int], links: list[str]) -> None:
     """End the line being built: append it to ``lines`` if a reader would see it, and start afresh."""
     text = "".join(texts).strip()  # str.strip() also takes BR_MARK: it is white space
-    if not text or not _visible(text):  # most ends of blocks end no line (white space between tags)
+    if not text or _find_word(text) is None:  # not _visible(text), without a call per line
         texts.clear()
         contexts.clear()
         links.clear()
@@ -184,41 +186,41 @@ def _flush(lines: list[Line], texts: list[str], contexts: list[int], links: list
     if contexts.count(first) == len(contexts):  # one context: it is the context of every visible piece
         every = some = first
     else:
-        seen = [context for piece, context in zip(texts, contexts, strict=True) if _visible(piece)]
         every, some = -1, 0
-        for context in seen:
-            every &= context
-            some |= context
-    found = tuple(links)
+        for piece, context in zip(texts, contexts, strict=True):
+            if _find_word(piece) is not None:
+                every &= context
+                some |= context
     texts.clear()
     contexts.clear()
-    links.clear()
-    lines.append(
-        Line(
-            text=text,
-            centred=every & CENTRED != 0,
-            link_only=every & IN_LINK != 0,
-            links=found,
-            heading=some & HEADING != 0,
-            chrome=every & CHROME != 0,
-        )
-    )
+    if links:
+        found = tuple(links)
+        links.clear()
+    else:
+        found = ()
+    # Positional: attrs' generated __init__ takes keywords at half the speed, once for every line.
+    # (text, centred, link_only, links, heading, chrome)
+    lines.append(Line(text, every & CENTRED != 0, every & IN_LINK != 0, found, some & HEADING != 0, every & CHROME != 0))
 
 
-def _attribute_hints(attributes: list[tuple[str, str]]) -> tuple[bool, bool, bool]:
-    """(hidden, marked centred, an advert) from an element's attributes, in one pass."""
-    hidden = centred = advert = False
+def _attribute_hints(attributes: list[tuple[str, str]]) -> int:
+    """_HIDDEN, _CENTRE_HINT and CHROME (an advert) from an element's attributes, in one pass."""
+    hints = 0
     for name, value in attributes:
         if name == "style":
-            hidden = hidden or _HIDDEN_STYLE_RE.search(value) is not None
-            centred = centred or _CENTRED_STYLE_RE.search(value) is not None
+            if _HIDDEN_STYLE_RE.search(value):
+                hints |= _HIDDEN
+            if _CENTRED_STYLE_RE.search(value):
+                hints |= _CENTRE_HINT
         elif name == "class":
-            advert = advert or ("ad" in value and any(c == "ad" or c.startswith("ad-") for c in value.split()))
+            if "ad" in value and any(c == "ad" or c.startswith("ad-") for c in value.split()):
+                hints |= CHROME
         elif name == "hidden":
-            hidden = True
+            hints |= _HIDDEN
         elif name == "align":
-            centred = centred or value.strip().lower() == "center"
-    return hidden, centred, advert
+            if value.strip().lower() == "center":
+                hints |= _CENTRE_HINT
+    return hints
 
 
 def _tag(element: etree._Element) -> str:
@@ -237,11 +239,30 @@ _TAG_NAMES: dict[object, str] = {etree.Comment: "", etree.ProcessingInstruction:
 """Raw tag → bare lower-case name, computed once per distinct tag ("" for comments and the like)."""
 
 
+def _tag_kind(element: etree._Element) -> int:
+    """What a tag is to the walk, as bits: skipped, ``<br>``, a block, its context, a centre hint."""
+    name = _tag(element)
+    if not name or name in SKIPPED_TAGS:
+        kind = _SKIPPED
+    elif name == "br":
+        kind = _BR
+    else:
+        kind = _TAG_CONTEXT.get(name, 0) | (_BLOCK if name in BLOCK_TAGS else 0) | (_CENTRE_HINT if name == "center" else 0)
+    if len(_TAG_KINDS) < 4096:  # hostile pages may invent endless tag names
+        _TAG_KINDS[element.tag] = kind
+    return kind
+
+
+_TAG_KINDS: dict[object, int] = {etree.Comment: _SKIPPED, etree.ProcessingInstruction: _SKIPPED, etree.Entity: _SKIPPED}
+"""Raw tag → its kind, computed once per distinct tag."""
+
+
 def _is_hidden(attributes: list[tuple[str, str]]) -> bool:
     return any(name == "hidden" or (name == "style" and _HIDDEN_STYLE_RE.search(value)) for name, value in attributes)
 
 
 _WORD_RE = re.compile(r"\w")
+_find_word = _WORD_RE.search
 
 
 def _visible(text: str) -> bool:

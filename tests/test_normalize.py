@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pipelines.normalize import (
+    ZERO_WIDTH_CHARS,
     collapse_whitespace,
     fullwidth_alnum_to_ascii,
     fullwidth_punct_after_cjk,
+    has_zero_width,
     normalize_paragraph,
     normalize_paragraphs,
     normalize_text,
@@ -21,6 +23,12 @@ from pipelines.normalize import (
 @pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"])
 def test_rule1_removes_each_zero_width_character(char: str) -> None:
     assert remove_noise(f"党{char}建") == "党建"
+
+
+def test_has_zero_width_knows_every_character_rule1_removes() -> None:
+    """has_zero_width spells the characters out for speed: it must not drift from ZERO_WIDTH_CHARS."""
+    assert [has_zero_width(f"党{char}建") for char in ZERO_WIDTH_CHARS] == [True] * 5
+    assert not has_zero_width("党建 \u00a0\u3000\u2028")
 
 
 @pytest.mark.parametrize(

@@ -159,6 +159,17 @@ def test_comment_tails_leaf_and_nested_links_and_a_link_around_a_block() -> None
     ]
 
 
+def test_white_space_before_a_line_and_labels_joined_by_what_rule1_removes() -> None:
+    page = parse_page(
+        "<body><div>\n <br><span> </span>甲</div><p>论文\u200b作者：杨金海</p>"
+        "<p>论文期刊文章分类查询，尽在期刊图书馆发表时间：2020-01-02</p><p>正文期刊文章分类查询，尽在期刊图书馆。</p></body>"
+    )
+    assert page.lines[0].text == "甲"  # white space and a <br> before the first text are no part of the line
+    text = read_lines(page.lines)
+    # a zero-width character or the watermark inside a label is removed before labels are read
+    assert (text.authors, text.published_date, text.labelled) == (["杨金海"], dt.date(2020, 1, 2), 2)
+
+
 @pytest.mark.parametrize(
     ("markup", "title", "canonical"),
     [
