@@ -26,6 +26,11 @@ measures by how much), but it is not jieba token for token. :class:`FastEngine` 
   as ``12.5``) is segmented by jieba itself. Comparing every string of up to six
   characters over two alphabets (ASCII letters, digits, ``+#&._%-``, Han characters
   that make words) found no other difference, and this rule flags every one found.
+* **White space splits text the same way for both.** jieba never puts white space into a
+  block and emits each white-space character (``\\r\\n`` as one) as a token of its own, so
+  the tokens of a text without its white-space tokens are the tokens of the pieces between its
+  white space (``str.split()``: the same characters as ``\\s`` and ``str.isspace``), which
+  :meth:`FastEngine.words` sends to Rust one by one.
 * jieba's HMM also honours ``jieba.finalseg.Force_Split_Words`` (words deleted
   or given frequency 0 anywhere in the process); while that set is not empty,
   all text goes to jieba.
@@ -40,7 +45,7 @@ import os
 import re
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import compress, repeat
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
@@ -92,6 +97,8 @@ planes 2 and 3 is margin), and lone surrogates, which Rust strings cannot hold."
 
 _ASCII_RUN = re.compile(r"[a-zA-Z0-9]+(?:[._\-][a-zA-Z0-9]+)+")
 """Alphanumeric runs joined by separators: where jieba-rs's HMM keeps more together than jieba's."""
+_RUN_SEPARATORS = "._-"
+_ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _PLAIN_DECIMAL = re.compile(r"[a-zA-Z0-9]+\.[0-9]+")
 """The one such run that both split the same way (``12.5``, ``v1.2``): jieba's ``\\.\\d+``."""
 
@@ -101,9 +108,13 @@ carries jieba's double-counted frequencies so that the Rust engine's total equal
 
 
 class Engine(Protocol):
-    """What a Segmenter needs from an engine: jieba's precise-mode HMM tokens, white space included."""
+    """What a Segmenter needs from an engine: jieba's precise-mode HMM tokens, with or without white space."""
 
     def cut(self, text: str) -> list[str]: ...
+
+    def words(self, text: str) -> list[str]:
+        """:meth:`cut` without the white-space tokens (a white-space character each, or ``\\r\\n``)."""
+        ...
 
 
 class JiebaEngine:
@@ -122,6 +133,9 @@ class JiebaEngine:
 
     def cut(self, text: str) -> list[str]:
         return list(self._cut(text, HMM=True))  # type: ignore[call-overload]
+
+    def words(self, text: str) -> list[str]:
+        return [t for t in self.cut(text) if not t.isspace()]
 
 
 def rust_engine_from(tokenizer: jieba.Tokenizer) -> rjieba.Jieba:
@@ -173,24 +187,50 @@ class FastEngine:
         return list(self._tokenizer.cut(block, HMM=True))
 
     def cut(self, text: str) -> list[str]:
+        return self._segment(text, keep_white_space=True)
+
+    def words(self, text: str) -> list[str]:
+        return self._segment(text, keep_white_space=False)
+
+    def _rust_all(self, text: str) -> list[str]:
+        return self._rust_cut(text, True)
+
+    def _rust_words(self, text: str) -> list[str]:
+        """Rust's tokens of ``text`` but its white space, one piece between white space at a time:
+        cheaper than filtering 1,600 tokens for the few white-space ones (see the module docstring)."""
+        pieces = text.split()
+        if len(pieces) == 1:
+            return self._rust_cut(pieces[0], True)
+        tokens: list[str] = []
+        for piece in pieces:
+            tokens += self._rust_cut(piece, True)
+        return tokens
+
+    def _segment(self, text: str, keep_white_space: bool) -> list[str]:
+        """jieba's tokens of ``text``, its white-space ones included or not."""
         if jieba.finalseg.Force_Split_Words:
             if self._whole_text_engine is None:
                 self._whole_text_engine = JiebaEngine(self._tokenizer)
-            return self._whole_text_engine.cut(text)
+            engine = self._whole_text_engine
+            return engine.cut(text) if keep_white_space else engine.words(text)
         if WIDER_HAN.search(text):
-            return self._cut_blocks(text)
-        tokens: list[str] = []
+            tokens = self._cut_blocks(text)
+            return tokens if keep_white_space else [t for t in tokens if not t.isspace()]
+        rust_cut = self._rust_all if keep_white_space else self._rust_words
+        tokens = []
         done = 0
-        for run in _ASCII_RUN.finditer(text):
+        for run in _joined_runs(text):
             if run.start() < done or _PLAIN_DECIMAL.fullmatch(run.group()):
                 continue
             start, end = _block_around(text, run.start(), run.end())
             if start > done:
-                tokens += self._rust_cut(text[done:start], True)
-            tokens += self._jieba_cut(text[start:end])
+                tokens += rust_cut(text[done:start])
+            tokens += self._jieba_cut(text[start:end])  # a block: no white space in it
             done = end
+        if not done:
+            return rust_cut(text)  # the usual page: Rust's own list, not a copy
         if done < len(text):
-            tokens += self._rust_cut(text[done:] if done else text, True)
+            tokens += rust_cut(text[done:])
         return tokens
 
     def _cut_blocks(self, text: str) -> list[str]:
@@ -211,7 +251,38 @@ class FastEngine:
 
 
 def _needs_jieba(block: str) -> bool:
-    return any(not _PLAIN_DECIMAL.fullmatch(run.group()) for run in _ASCII_RUN.finditer(block))
+    return any(not _PLAIN_DECIMAL.fullmatch(run.group()) for run in _joined_runs(block))
+
+
+def _joined_runs(text: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_ASCII_RUN.finditer(text)``, found from their separators.
+
+    The regex tries every character of a page (0.03 ms per 3,000 characters); ``str.find``
+    jumps to the few separators. Each match is the regex's own, started where finditer
+    would start it: the first separator (at or after the previous match's end + 1) with an
+    ASCII letter or digit on both sides, walked back over the letters and digits before it
+    (not past the previous match's end). A test compares the two on 50,000 generated strings."""
+    separators = []
+    for separator in _RUN_SEPARATORS:
+        at = text.find(separator, 1)
+        while at >= 0:
+            separators.append(at)
+            at = text.find(separator, at + 1)
+    if not separators:
+        return
+    separators.sort()
+    alnum, last, done = _ASCII_ALNUM, len(text) - 1, 0
+    for at in separators:
+        if at <= done or at >= last or text[at - 1] not in alnum or text[at + 1] not in alnum:
+            continue
+        start = at - 1
+        while start > done and text[start - 1] in alnum:
+            start -= 1
+        run = _ASCII_RUN.match(text, start)
+        if run is None:  # cannot happen: text[start:at + 2] is a run already
+            raise AssertionError(f"no joined run at {start} in {text[start:at + 2]!r}")
+        yield run
+        done = run.end()
 
 
 def _block_around(text: str, start: int, end: int) -> tuple[int, int]:

@@ -233,3 +233,29 @@ def test_the_setting_chooses_the_engine(tmp_path: Path) -> None:
     defaults.set("SEGMENT_ENGINE", "rust")
     with pytest.raises(ValueError, match="SEGMENT_ENGINE='rust' must be one of fast, jieba"):
         validate_settings(defaults)
+
+
+def test_joined_runs_are_the_regexs_matches() -> None:
+    """The separator-led search finds exactly ``_ASCII_RUN.finditer``'s matches, where they overlap and abut too."""
+    rng = random.Random(15)
+    texts = generated_bodies(200) + ["".join(rng.choice("a1Z9._-中 .") for _ in range(rng.randint(0, 14))) for _ in range(50_000)]
+    runs = 0
+    for text in texts:
+        expected = [m.span() for m in engines._ASCII_RUN.finditer(text)]
+        assert [m.span() for m in engines._joined_runs(text)] == expected, text
+        runs += len(expected)
+    assert runs > 10_000
+
+
+def test_words_split_at_every_white_space_character(fast: Segmenter, pristine: jieba.Tokenizer) -> None:
+    """FastEngine.words cuts between white space (str.split); jieba's tokens are the same for every
+    character it counts as white space, and cut() still gives them as tokens."""
+    white = [chr(c) for c in range(0x110000) if chr(c).isspace()] + ["\r\n"]
+    assert len(white) > 25
+    engine = fast._cut.__self__
+    rng = random.Random(15)
+    words = ["林场党委", "研究", "v1.2", "3-5", "a_b", "12.5%", "，", "中国科学院", "C++", "党建"]
+    for _ in range(300):
+        text = "".join(rng.choice(words) + rng.choice(white) * rng.randint(0, 2) for _ in range(rng.randint(0, 12)))
+        assert engine.words(text) == tokens_of(pristine, text), text
+        assert engine.cut(text) == list(pristine.cut(text, HMM=True)), text

@@ -201,6 +201,31 @@ def test_ties_are_broken_by_token(seg: Segmenter, seg_textrank: Segmenter) -> No
     assert seg_textrank.keywords([], ring) == ["丙丁词", "甲乙词"]
 
 
+def test_tfidf_keywords_equal_a_full_ranking(cache_dir: Path, seg: Segmenter) -> None:
+    """Only scores near the top_k-th are rounded; the result is still every candidate's full ranking."""
+    vocabulary = sorted(set(seg.tokens(SEED_BODY))) + ["甲乙词", "丙丁词", "戊己词"]
+    rng = random.Random(15)
+    for top_k in (1, 3, 10, 40):
+        ranker = get_segmenter(SegmentConfig(cache_dir=cache_dir, top_k=top_k))
+        for _ in range(100):
+            title = rng.choices(vocabulary, k=rng.randint(0, 8))
+            body = rng.choices(vocabulary, k=rng.randint(0, 400))
+            counts = {t: body.count(t) + segment.TITLE_WEIGHT * title.count(t) for t in set(title + body)}
+            ranked = sorted(
+                (-round(n * ranker._idf.get(t, ranker._median_idf), segment._SCORE_DIGITS), t)
+                for t, n in counts.items() if ranker.is_candidate(t)
+            )
+            assert ranker.keywords(title, body) == [t for _, t in ranked[:top_k]]
+
+
+def test_rounding_margin_covers_the_rounding() -> None:
+    rng = random.Random(15)
+    for _ in range(100_000):
+        kth = rng.uniform(0, 10 ** rng.randint(-3, 9))
+        below = kth - segment._rounding_margin(kth) * (1 + rng.random() * rng.choice((1e-6, 1.0)))
+        assert round(below, segment._SCORE_DIGITS) < round(kth, segment._SCORE_DIGITS)
+
+
 def test_title_tokens_weigh_more_than_body_tokens(seg: Segmenter) -> None:
     body = ["甲乙词", "甲乙词", "丙丁词"]
     assert seg.keywords([], body)[0] == "甲乙词"
