@@ -39,9 +39,8 @@ import datetime as dt
 import json
 import logging
 import os
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +207,15 @@ def _rewrite_in_place(filesystem: pafs.FileSystem, base: str, plan: _Plan, stagi
     return result, renames
 
 
+def _kept_batches(parquet: pq.ParquetFile, kept: pa.Array) -> Iterator[pa.RecordBatch]:
+    """The rows numbered ``kept`` of an open file, in their order, a batch at a time."""
+    mask = pc.is_in(pa.array(range(parquet.metadata.num_rows), pa.int32()), value_set=kept)  # bit-packed: small
+    offset = 0
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+        yield batch.filter(mask.slice(offset, batch.num_rows))
+        offset += batch.num_rows
+
+
 def _write_kept_rows(filesystem: pafs.FileSystem, source: str, temp: str, kept: pa.Array,
                      options: WriterOptions) -> None:
     """``source`` with only the rows ``kept``, in their order, as a synced file at ``temp`` (same schema and metadata)."""
@@ -215,14 +223,11 @@ def _write_kept_rows(filesystem: pafs.FileSystem, source: str, temp: str, kept: 
         with filesystem.open_input_file(source) as handle:
             parquet = pq.ParquetFile(handle)
             schema = parquet.schema_arrow
-            mask = pc.is_in(pa.array(range(parquet.metadata.num_rows), pa.int32()), value_set=kept)
             filesystem.create_dir(temp.rsplit("/", 1)[0], recursive=True)
             with pq.ParquetWriter(temp, schema, filesystem=filesystem, **PARQUET_OPTIONS) as writer:
                 pending: list[pa.RecordBatch] = []
-                offset = 0
-                for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-                    pending.append(batch.filter(mask.slice(offset, batch.num_rows)))
-                    offset += batch.num_rows
+                for batch in _kept_batches(parquet, kept):
+                    pending.append(batch)
                     rows = sum(b.num_rows for b in pending)
                     if rows >= options.row_group_rows or sum(b.nbytes for b in pending) >= options.max_buffer_bytes:
                         writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=rows)
@@ -250,32 +255,20 @@ def _rename_over(filesystem: pafs.FileSystem, renames: list[tuple[str, str]]) ->
 # -- merging -----------------------------------------------------------------------
 
 
-def _copy_rows(filesystem: pafs.FileSystem, files: list[str], winners: pa.Table, writer: DatasetWriter) -> int:
+def _copy_rows(filesystem: pafs.FileSystem, plan: _Plan, writer: DatasetWriter) -> None:
     """Copy the kept rows, file by file in path order (so partition by partition), in batches."""
-    grouped = winners.group_by("file").aggregate([("row", "list")])
-    keep = dict(zip(grouped.column("file").to_pylist(), grouped.column("row_list"), strict=True))
-    written = 0
+    keep = plan.kept_rows()
     folder = None
-    for number, path in enumerate(files):
+    for number, path in enumerate(plan.files):
         if number not in keep:
             continue
         if folder is not None and path.rsplit("/", 1)[0] != folder:
             writer.flush()  # the previous partition is complete: its rows need not wait in memory
         folder = path.rsplit("/", 1)[0]
         with filesystem.open_input_file(path) as handle:
-            parquet = pq.ParquetFile(handle)
-            total = parquet.metadata.num_rows
-            mask = pc.is_in(pa.array(range(total), pa.int32()), value_set=keep[number].values)  # bit-packed: small
-            offset = 0
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-                kept = batch.filter(mask.slice(offset, batch.num_rows))
-                offset += batch.num_rows
-                for row in kept.to_pylist():
-                    if "tokens" in row:  # one string per distinct token: pending rows shrink several times
-                        row["tokens"] = list(map(sys.intern, row["tokens"]))
+            for batch in _kept_batches(pq.ParquetFile(handle), keep[number]):
+                for row in batch.to_pylist():  # the writer packs each token list into one string
                     writer.write(row)
-                    written += 1
-    return written
 
 
 def _merge(location: str, filesystem: pafs.FileSystem, base: str, plan: _Plan, compaction_id: str,
@@ -286,7 +279,7 @@ def _merge(location: str, filesystem: pafs.FileSystem, base: str, plan: _Plan, c
                                      metadata={"compacted_runs": ",".join(plan.runs)}, honour_compaction=False)
     writer = articles if plan.name == layout.ARTICLES else rejects
     try:
-        _copy_rows(filesystem, plan.files, plan.winners, writer)
+        _copy_rows(filesystem, plan, writer)
         writer.commit()
     except BaseException:
         writer.abort()
