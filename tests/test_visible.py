@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from lxml import html as lxml_html
 
-from pipelines.extract import PageClass, classify, parse_page, read_lines, read_text
+from pipelines.extract import PageClass, classify, html_root, parse_page, read_lines, read_text
 from pipelines.visible import BR_MARK, lines_from_html
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -184,3 +185,23 @@ def test_white_space_before_a_line_and_labels_joined_by_what_rule1_removes() -> 
 def test_title_and_canonical_link_as_the_xpath_finds_them(markup: str, title: str | None, canonical: str | None) -> None:
     page = parse_page(markup)
     assert (page.document_title, page.canonical_href) == (title, canonical)
+
+
+def test_the_reused_parser_builds_what_a_fresh_one_builds() -> None:
+    """html_root keeps one parser per thread: a broken page must leave nothing behind for the next."""
+    pages = [
+        "<html><body><p>第一段<b>粗",
+        "",
+        "  \n ",
+        "<p>a\x00b</p><!-- unclosed",
+        "<?xml version='1.0' encoding='gbk'?><p>é</p>",
+        "<html><head><meta charset='gbk'><title>题</title></head><body><div>正文</div></body></html>",
+    ]
+    for html in pages * 2:
+        fresh = etree.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+        expected = etree.fromstring(html.strip().replace("\x00", "").encode("utf-8") or b"<html/>", parser=fresh)
+        if expected is None:
+            expected = etree.fromstring(b"<html/>", parser=fresh)
+        assert etree.tostring(html_root(html), encoding="unicode") == etree.tostring(expected, encoding="unicode")
+    assert html_root("").tag == "html" and len(html_root("")) == 0
+    assert "".join(html_root("<meta charset='gbk'><p>正文</p>").itertext()) == "正文"  # the text is decoded already
