@@ -1,9 +1,10 @@
 """The one worker model of crawl and rebuild: batches of pages, sharded by article, in worker processes.
 
-* **Sharded.** Worker ``i`` is a process of its own (a one-process executor), and a page
-  goes to the worker its article id picks (:meth:`PagePool.shard`): every copy of an
-  article meets in one worker, in the order it was sent, so first-copy-wins is a plain
-  per-worker rule there (rebuild), and nothing is reordered across copies (crawl).
+* **Sharded.** Worker ``i`` is a process of its own (a one-process executor), and every
+  copy of an article goes to one worker, in the order it was sent: the one its id hashes
+  to (:meth:`PagePool.shard`) in a crawl, where nothing is reordered across copies; the one
+  the load picked when its id was first seen in a rebuild (:func:`pipelines.rebuild.pick_worker`),
+  where first-copy-wins is then a plain per-worker rule.
 * **Batched.** A task is a batch of pages: a worker parses the whole batch, then segments
   it (:func:`~pipelines.process.process_pages`), which keeps the dictionary in the caches,
   and the cost of a task (pickling, a pipe round trip) is paid once per batch.
@@ -75,12 +76,10 @@ class SinkSpec:
 
 _analyser: Analyser | None = None
 _sink: Sink | None = None
-_index = 0
-_workers = 1
 _pages_done = 0
 
 
-def init_worker(config: SegmentConfig | None, parent_pid: int | None, index: int = 0, workers: int = 1,
+def init_worker(config: SegmentConfig | None, parent_pid: int | None, index: int = 0,
                 sink: SinkSpec | None = None) -> None:
     """Pool initializer: end with the parent, load the segmenter once, open this worker's sink."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
@@ -89,7 +88,7 @@ def init_worker(config: SegmentConfig | None, parent_pid: int | None, index: int
     if sink is not None:
         use_system_allocator()
         _arrow_without_pandas()
-    _setup(config, index, workers, sink)
+    _setup(config, index, sink)
     # The dictionaries are millions of objects that live as long as the process: out of every
     # later collection; and a page's many short-lived objects collected less often (a tenth of
     # the time per page went to collections with the defaults).
@@ -97,10 +96,10 @@ def init_worker(config: SegmentConfig | None, parent_pid: int | None, index: int
     gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
-def _setup(config: SegmentConfig | None, index: int, workers: int, sink: SinkSpec | None) -> None:
+def _setup(config: SegmentConfig | None, index: int, sink: SinkSpec | None) -> None:
     """This process's segmenter and (rebuild) sink: in a worker, or in the caller (:class:`InlinePool`)."""
-    global _analyser, _sink, _index, _workers, _pages_done
-    _index, _workers, _pages_done = index, workers, 0
+    global _analyser, _sink, _pages_done
+    _pages_done = 0
     _analyser = make_analyser(config)
     _sink = None
     if sink is not None:
@@ -149,8 +148,9 @@ def process_batch(pages: Sequence[RawPage]) -> list[Outcome]:
 def write_batch(items: Sequence[Item]) -> list[tuple[str, ArticleRecord]]:
     """Rebuild task: process the pages and write what this worker owns into its sink.
 
-    Returns the articles another worker owns: a page whose canonical link names another id
-    than its URL's belongs to that id's worker (which sees it after that id's earlier copies).
+    Returns the articles this worker may not own: a page was sent here for the id in its URL,
+    so one whose canonical link names another id goes back to the parent, which sends it to
+    that id's worker (which sees it after that id's earlier copies).
     """
     global _pages_done
     assert _sink is not None, "write_batch needs a worker started with a SinkSpec"
@@ -160,7 +160,7 @@ def write_batch(items: Sequence[Item]) -> list[tuple[str, ArticleRecord]]:
     routed = []
     for scope, item in items:
         outcome: ArticleRecord | RejectRecord = next(outcomes) if isinstance(item, RawPage) else item
-        if isinstance(outcome, ArticleRecord) and shard_of(outcome.article_id, _workers) != _index:
+        if isinstance(outcome, ArticleRecord) and isinstance(item, RawPage) and outcome.article_id != route_key(item.url):
             routed.append((scope, outcome))
         else:
             _sink.write(outcome, scope)
@@ -224,11 +224,11 @@ class PagePool:
             self._start(i) for i in range(first, self.workers)]
         self.saved_gc = gc.get_threshold()
         if caller_is_first:  # after the processes started: they load their segmenters meanwhile
-            _setup_caller(config, self.workers, sink)
+            _setup_caller(config, sink)
 
     def _start(self, index: int) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=init_worker,
-                                       initargs=(self.config, os.getpid(), index, self.workers, self.sink))
+                                       initargs=(self.config, os.getpid(), index, self.sink))
         with main_module_not_inherited():
             executor.submit(int).add_done_callback(_ignore)  # starts the process now, without __main__
         return executor
@@ -267,9 +267,9 @@ class InlinePool:
     def __init__(self, workers: int, config: SegmentConfig | None, sink: SinkSpec | None = None) -> None:
         self.saved_gc = gc.get_threshold()
         if sink is not None:  # a rebuild: this process is its only worker
-            _setup_caller(config, 1, sink)
+            _setup_caller(config, sink)
         else:  # a crawl's own process, which does more than pages
-            _setup(config, 0, 1, sink)
+            _setup(config, 0, sink)
         self.executors: list[Any] = [None]
 
     def shard(self, key: str) -> int:
@@ -287,9 +287,9 @@ class InlinePool:
         gc.set_threshold(*self.saved_gc)
 
 
-def _setup_caller(config: SegmentConfig | None, workers: int, sink: SinkSpec | None) -> None:
+def _setup_caller(config: SegmentConfig | None, sink: SinkSpec | None) -> None:
     """A rebuild's own process as its worker 1, tuned as :func:`init_worker` tunes a worker."""
-    _setup(config, 0, workers, sink)
+    _setup(config, 0, sink)
     if sink is not None:
         use_system_allocator()
         _arrow_without_pandas()

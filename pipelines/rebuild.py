@@ -13,11 +13,17 @@ Why it looks the way it does:
   ids ``w1``..``wN``): no shared writer, no lock, no row crosses processes twice. A
   reader that only reads would mostly wait, and cost a process's memory for it.
 * All copies of an article (``/paper/x.html``, ``?from=related``, ``/m/paper/x.html``)
-  go to the worker its id picks, in archive order, so the crawl's rule (the first copy
-  wins; later ones are counted, not written) holds per worker. Each archived crawl run
-  is its own scope: an archive of several runs gives the rows those runs wrote, and
-  ``scrapy compact`` then keeps the newest. The rare page whose canonical link names
-  another id comes back from its worker and goes to that id's worker.
+  go to one worker, in archive order, so the crawl's rule (the first copy wins; later
+  ones are counted, not written) holds per worker. Each archived crawl run is its own
+  scope: an archive of several runs gives the rows those runs wrote, and ``scrapy
+  compact`` then keeps the newest. The rare page whose canonical link names another id
+  comes back from its worker and goes to that id's worker.
+* Which worker that is depends on the load: workers do not start together (each loads its
+  dictionaries) nor run at one speed (this one also reads the archive), and a fixed split
+  leaves a core idle at the end while the slowest finishes. Article ids fall into
+  :data:`BUCKETS` buckets by their hash; a bucket's worker is chosen when its first id is
+  seen (:func:`pick_worker`: the worker the id hashes to, unless that one has too much work
+  waiting or this process has work an idle worker could take), and stays.
 * At most :data:`QUEUE_BATCHES` batches wait per worker: the reader is never far
   ahead, so memory does not grow with the archive (only by one id per article, in
   the workers' first-copy tables).
@@ -31,8 +37,10 @@ import os
 import threading
 import time
 import traceback
+import zlib
+from array import array
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -62,8 +70,16 @@ from pipelines.summary import EXIT_INTERRUPTED, RunSummary, prefixed
 from pipelines.workers import peak_rss_kb
 
 QUEUE_BATCHES = 16
-"""Batches sent to a worker process and not yet done, at most (about 4 MB of pages): enough to keep
-it busy while this process works on its own batches, and while it starts."""
+"""Batches sent to a worker process and not yet done, at most (about 4 MB of pages): the copies of
+articles it owns wait for it beyond that."""
+BUSY_PAGES = 4 * BATCH_PAGES
+"""A worker process with this many pages waiting (sent or about to be, not done) takes no new article."""
+BUCKETS = 1 << 16
+"""Buckets of article ids, each with one worker: about 98% of the first 3,000 ids fall into a bucket
+of their own, so the load decides for them; the table is 128 KB however many articles there are."""
+IDLE_PAGES = 2 * BATCH_PAGES
+"""A worker process with fewer pages than this waiting takes new articles from this process: enough
+to keep it busy while this process works on a batch of its own (about 20 ms)."""
 BUFFER_BYTES = 16 * 1024 * 1024
 """Default Arrow buffer budget of all workers' writers together (``REBUILD_MAX_BUFFER_MB``)."""
 
@@ -80,6 +96,19 @@ class RebuildInterrupted(RuntimeError):
         self.summary = summary
 
 
+def pick_worker(hashed: int, waiting: Sequence[int]) -> int:
+    """The worker of an article seen for the first time, given its hashed worker and the load.
+
+    ``waiting[i]`` is the number of pages waiting for worker ``i``; worker 0 is this process,
+    which works on its batches as soon as they are full. A busy worker's new articles go to
+    the idlest other process, this one included; this process's go to an idle worker.
+    """
+    idlest = min(range(1, len(waiting)), key=waiting.__getitem__, default=0)
+    if hashed == 0 or waiting[hashed] >= BUSY_PAGES:
+        return idlest if idlest and waiting[idlest] < IDLE_PAGES else 0
+    return hashed
+
+
 class _Feeder:
     """Sends batches to the workers, at most QUEUE_BATCHES each in flight, and forwards returned articles."""
 
@@ -87,15 +116,36 @@ class _Feeder:
         self.pool = pool
         self.pending: list[list[Item]] = [[] for _ in range(pool.workers)]
         self.inflight: list[deque[tuple[Future, int]]] = [deque() for _ in range(pool.workers)]
+        self.waiting = [0] * pool.workers
+        """Pages pending or in flight, per worker."""
+        self.bucket_workers = array("H", bytes(2 * BUCKETS))
+        """The worker of each bucket of article ids, plus one; 0 while none is chosen."""
         self.pages_done = 0
 
+    def worker_of(self, key: str) -> int:
+        """The worker of every copy of the article ``key``: its bucket's, chosen when the bucket is first seen."""
+        if self.pool.workers == 1:
+            return 0
+        code = zlib.crc32(key.encode("utf-8"))  # what shard_of hashes
+        chosen = self.bucket_workers[code % BUCKETS]
+        if chosen:
+            return chosen - 1
+        for shard in range(1, self.pool.workers):  # results that are in: the load as it is now
+            waiting = self.inflight[shard]
+            while waiting and waiting[0][0].done():
+                self.collect(shard, *waiting.popleft())
+        worker = pick_worker(code % self.pool.workers, self.waiting)
+        self.bucket_workers[code % BUCKETS] = worker + 1
+        return worker
+
     def add(self, scope: str, item: Any) -> None:
-        shard = self.pool.shard(route_key(item.url))
+        shard = self.worker_of(route_key(item.url))
         batch = self.pending[shard]
         batch.append((scope, item))
+        self.waiting[shard] += 1
         if len(batch) >= BATCH_PAGES:
-            self.send(shard, batch)
             self.pending[shard] = []
+            self.send(shard, batch)
 
     def send(self, shard: int, batch: list[Item]) -> None:
         waiting = self.inflight[shard]
@@ -105,9 +155,10 @@ class _Feeder:
         waiting.append((self.pool.submit(shard, write_batch, batch), pages))
 
     def collect(self, shard: int, future: Future, pages: int) -> None:
-        for scope, record in _result(shard, future):
-            self.send(self.pool.shard(record.article_id), [(scope, record)])
+        self.waiting[shard] -= pages
         self.pages_done += pages
+        for scope, record in _result(shard, future):
+            self.send(self.worker_of(record.article_id), [(scope, record)])
 
     def drain(self) -> None:
         for shard, batch in enumerate(self.pending):

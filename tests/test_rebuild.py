@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,12 +18,13 @@ import pytest
 from pipelines.archive import WarcArchiveWriter
 from pipelines.compact import compact
 from pipelines.fixtures import FIELDS, compare, iter_fixtures, load_fixture
-from pipelines.pool import route_key, shard_of
+from pipelines.pool import SinkSpec, finish_worker, open_pool, route_key, shard_of
 from pipelines.process import process_page
 from pipelines.rawpage import RawPage
-from pipelines.rebuild import RebuildError, rebuild
+from pipelines.rebuild import BUCKETS, BUSY_PAGES, IDLE_PAGES, RebuildError, _Feeder, pick_worker, rebuild
 from pipelines.records import ARTICLE_SCHEMA, REJECT_SCHEMA, ArticleRecord, to_row
 from pipelines.segment import SegmentConfig, get_segmenter
+from pipelines.sink import WriterOptions
 
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = PROJECT / "tests" / "fixtures" / "pages"
@@ -156,6 +159,74 @@ def test_every_copy_of_an_article_has_one_worker() -> None:
         assert max(map(shards.count, set(shards))) < 2 * 400 / workers  # ... roughly evenly
     assert route_key(f"{BASE}/about.html") == f"{BASE}/about.html"  # no id: the URL is its own key
     assert shard_of("anything", 1) == 0
+
+
+def test_new_articles_go_where_the_load_allows() -> None:
+    busy, idle, between = BUSY_PAGES, IDLE_PAGES - 1, IDLE_PAGES
+    assert pick_worker(1, [0, between]) == 1  # its hashed worker, when that one is neither busy nor idle
+    assert pick_worker(1, [0, busy]) == 0  # a busy worker's article: to this process ...
+    assert pick_worker(1, [0, busy, idle]) == 2  # ... or to an idle worker
+    assert pick_worker(0, [0, idle]) == 1  # this process's article, to an idle worker
+    assert pick_worker(0, [0, between, busy]) == 0
+    assert pick_worker(0, [0]) == 0  # alone
+
+
+def _held_until_written(fifo: str) -> list:
+    """A task that holds its worker process until the test writes to ``fifo``."""
+    with open(fifo, "rb") as pipe:
+        pipe.read(1)
+    return []
+
+
+def test_a_busy_worker_s_new_articles_go_elsewhere_and_their_copies_follow(tmp_path: Path) -> None:
+    seed = load_fixture(FIXTURES / "seed-site-paper").raw
+    ids = [str(n) for n in range(500_000, 500_200)]
+
+    def page(article: str, i: int, query: str = "") -> RawPage:
+        return RawPage(url=f"{BASE}/paper/{article}.html{query}", status=200, headers=seed.headers,
+                       body=seed.body.replace(b"442798", article.encode()), fetched_at=T0 + dt.timedelta(seconds=i))
+
+    spec = SinkSpec(root=str(tmp_path), run_id="20261202T000000Z-moved1", options=WriterOptions())
+    fifo = tmp_path / "release"
+    os.mkfifo(fifo)
+    pool = open_pool(2, None, spec)
+    released = False
+    try:
+        feeder = _Feeder(pool)
+        feeder.inflight[1].append((pool.submit(1, _held_until_written, str(fifo)), 0))  # worker 2 is busy
+        for i, article in enumerate(ids):
+            feeder.add("run", page(article, i))
+        expected: dict[str, int] = {}  # the rule, replayed: worker 2 finishes nothing meanwhile
+        buckets: dict[int, int] = {}
+        for article in ids:
+            bucket = zlib.crc32(article.encode()) % BUCKETS
+            if bucket not in buckets:
+                buckets[bucket] = pick_worker(shard_of(article, 2), [0, sum(expected.values())])
+            expected[article] = buckets[bucket]
+        assert [feeder.worker_of(a) for a in ids] == list(expected.values())
+        hashed = {a: shard_of(a, 2) for a in ids}
+        assert any(expected[a] == 1 != hashed[a] for a in ids)  # to worker 2 while it had little waiting
+        assert any(expected[a] == 0 != hashed[a] for a in ids)  # from it once it had too much
+        with open(fifo, "wb") as pipe:
+            pipe.write(b"go")
+        released = True
+        for i, article in enumerate(ids):  # a second copy of every article, once worker 2 is free again
+            feeder.add("run", page(article, 1000 + i, "?from=related"))
+        assert [feeder.worker_of(a) for a in ids] == list(expected.values())  # no article changes worker
+        feeder.drain()
+        results = [pool.submit(shard, finish_worker).result() for shard in (1, 0)]
+    finally:
+        if not released:  # a failed assertion must not leave worker 2 waiting
+            with open(fifo, "wb") as pipe:
+                pipe.write(b"go")
+        pool.close()
+    assert sum(r["counts"]["articles_written"] for r in results) == 200
+    assert sum(r["counts"]["duplicate_articles"] for r in results) == 200
+    for worker in ("w1", "w2"):
+        table = ds.dataset([str(p) for p in tmp_path.rglob(f"part-*-{worker}-*.parquet")], format="parquet").to_table()
+        owner = 0 if worker == "w1" else 1
+        assert set(table.column("article_id").to_pylist()) == {a for a in ids if expected[a] == owner}
+        assert not any("from=related" in url for url in table.column("url").to_pylist())  # the first copy won
 
 
 def test_an_archive_of_two_crawls_gives_their_rows_and_compacts_to_the_newest(tmp_path: Path) -> None:
