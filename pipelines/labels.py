@@ -107,8 +107,11 @@ def _may_hold_label(text: str) -> bool:
 
 
 def _names_a_label(text: str) -> bool:
-    """A word of :data:`_LABEL_WORDS` is in ``text`` (one regex search: ``any()`` over a generator costs more)."""
-    return _LABEL_WORD_RE.search(text) is not None
+    """A word of :data:`_LABEL_WORDS` is in ``text``.
+
+    Every label word starts with 论文 or is 标签: two substring searches (which skip ahead) rule out
+    most lines at half the cost of the regex (which tries each alternative at every character)."""
+    return ("论文" in text or "标签" in text) and _LABEL_WORD_RE.search(text) is not None
 
 
 _LABEL_WORD_RE = re.compile("|".join(map(re.escape, _LABEL_WORDS)))

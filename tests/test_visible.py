@@ -205,3 +205,12 @@ def test_the_reused_parser_builds_what_a_fresh_one_builds() -> None:
         assert etree.tostring(html_root(html), encoding="unicode") == etree.tostring(expected, encoding="unicode")
     assert html_root("").tag == "html" and len(html_root("")) == 0
     assert "".join(html_root("<meta charset='gbk'><p>正文</p>").itertext()) == "正文"  # the text is decoded already
+
+
+def test_the_label_word_prefilter_agrees_with_the_regex() -> None:
+    from pipelines.labels import _LABEL_WORD_RE, _LABEL_WORDS, _names_a_label
+
+    assert all(word.startswith("论文") or word == "标签" for word in _LABEL_WORDS)  # what the prefilter assumes
+    texts = [f"{a}{w}{b}" for w in (*_LABEL_WORDS, "论文", "标", "论文发表", "") for a in ("", "正文，") for b in ("", "：x")]
+    for text in texts:
+        assert _names_a_label(text) == (_LABEL_WORD_RE.search(text) is not None), text
