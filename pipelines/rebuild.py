@@ -74,12 +74,12 @@ QUEUE_BATCHES = 16
 articles it owns wait for it beyond that."""
 BUSY_PAGES = 4 * BATCH_PAGES
 """A worker process with this many pages waiting (sent or about to be, not done) takes no new article."""
-BUCKETS = 1 << 16
-"""Buckets of article ids, each with one worker: about 98% of the first 3,000 ids fall into a bucket
-of their own, so the load decides for them; the table is 128 KB however many articles there are."""
 IDLE_PAGES = 2 * BATCH_PAGES
 """A worker process with fewer pages than this waiting takes new articles from this process: enough
 to keep it busy while this process works on a batch of its own (about 20 ms)."""
+BUCKETS = 1 << 16
+"""Buckets of article ids, each with one worker: about 98% of the first 3,000 ids fall into a bucket
+of their own, so the load decides for them; the table is 128 KB however many articles there are."""
 BUFFER_BYTES = 16 * 1024 * 1024
 """Default Arrow buffer budget of all workers' writers together (``REBUILD_MAX_BUFFER_MB``)."""
 
