@@ -46,7 +46,6 @@ from typing import Any
 
 import attrs
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
@@ -127,6 +126,7 @@ def _index(filesystem: pafs.FileSystem, files: list[str], key: str) -> tuple[pa.
 
 def newest_per_key(index: pa.Table) -> pa.Table:
     """One index row per key: newest fetched_at, then newest run, later file, later row."""
+    import pyarrow.compute as pc  # here: 30-50 ms to import, and every scrapy command imports this module
     if index.num_rows == 0:
         return index
     ordered = index.sort_by(
@@ -141,6 +141,7 @@ def newest_per_key(index: pa.Table) -> pa.Table:
 
 
 def _not_an_article_now(urls: pa.ChunkedArray, ids: pa.ChunkedArray | None) -> pa.Array:
+    import pyarrow.compute as pc  # see newest_per_key
     if ids is None or len(ids) == 0:
         return pa.array([True] * len(urls))
     url_ids = pa.array([article_id(u) for u in urls.to_pylist()], pa.string())
@@ -209,6 +210,7 @@ def _rewrite_in_place(filesystem: pafs.FileSystem, base: str, plan: _Plan, stagi
 
 def _kept_batches(parquet: pq.ParquetFile, kept: pa.Array) -> Iterator[pa.RecordBatch]:
     """The rows numbered ``kept`` of an open file, in their order, a batch at a time."""
+    import pyarrow.compute as pc  # see newest_per_key
     mask = pc.is_in(pa.array(range(parquet.metadata.num_rows), pa.int32()), value_set=kept)  # bit-packed: small
     offset = 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
