@@ -58,9 +58,14 @@ def route_key(url: str) -> str:
     return article_id(url) or url
 
 
+def key_hash(key: str) -> int:
+    """A hash of an article key that is stable across processes and runs (unlike ``hash``)."""
+    return zlib.crc32(key.encode("utf-8"))
+
+
 def shard_of(key: str, workers: int) -> int:
-    """The worker of ``key``: stable across processes and runs (unlike ``hash``)."""
-    return zlib.crc32(key.encode("utf-8")) % workers if workers > 1 else 0
+    """The worker ``key`` hashes to."""
+    return key_hash(key) % workers if workers > 1 else 0
 
 
 @attrs.frozen

@@ -37,7 +37,6 @@ import os
 import threading
 import time
 import traceback
-import zlib
 from array import array
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,6 +56,7 @@ from pipelines.pool import (
     SinkSpec,
     abort_worker,
     finish_worker,
+    key_hash,
     open_pool,
     route_key,
     write_batch,
@@ -126,16 +126,17 @@ class _Feeder:
         """The worker of every copy of the article ``key``: its bucket's, chosen when the bucket is first seen."""
         if self.pool.workers == 1:
             return 0
-        code = zlib.crc32(key.encode("utf-8"))  # what shard_of hashes
-        chosen = self.bucket_workers[code % BUCKETS]
+        code = key_hash(key)
+        bucket = code % BUCKETS
+        chosen = self.bucket_workers[bucket]
         if chosen:
             return chosen - 1
         for shard in range(1, self.pool.workers):  # results that are in: the load as it is now
             waiting = self.inflight[shard]
             while waiting and waiting[0][0].done():
                 self.collect(shard, *waiting.popleft())
-        worker = pick_worker(code % self.pool.workers, self.waiting)
-        self.bucket_workers[code % BUCKETS] = worker + 1
+        worker = pick_worker(code % self.pool.workers, self.waiting)  # code % workers: shard_of(key)
+        self.bucket_workers[bucket] = worker + 1
         return worker
 
     def add(self, scope: str, item: Any) -> None:
