@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -185,21 +187,24 @@ def test_rejects_keep_the_newest_per_url_and_drop_pages_now_in_articles(tmp_path
     assert summary["rejects"]["files_after"] == 2  # in place: a kept row stays in its own file
 
 
-def read_in_a_loop_during(tmp_path: Path, run: Callable[[], dict]) -> tuple[list[int], list[Exception], dict]:
+def read_in_a_loop_during(tmp_path: Path, run: Callable[[], dict]
+                          ) -> tuple[list[int], list[tuple[Exception, float, float]], dict]:
     """The issue's reader (list the folder, then open every file) in a tight loop while ``run`` compacts;
-    every read must hold every article. Returns the row counts read, the failed reads and the summary."""
+    every read must hold every article. Returns the row counts read, the failed reads (with when each
+    started and ended, ``time.monotonic()``) and the summary."""
     ids = set(r["article_id"] for r in read_articles(tmp_path))
     counts: list[int] = []
-    errors: list[Exception] = []
+    errors: list[tuple[Exception, float, float]] = []
     started, finished = threading.Event(), threading.Event()
 
     def reader() -> None:
         after = 0
         while after < 3 and len(counts) < 20000:  # ends a few reads after the compaction
+            began = time.monotonic()
             try:
                 table = pq.read_table(tmp_path / "articles", columns=["article_id"])
             except (OSError, ValueError) as exc:
-                errors.append(exc)
+                errors.append((exc, began, time.monotonic()))
                 continue
             assert set(table.column("article_id").to_pylist()) == ids
             counts.append(table.num_rows)
@@ -229,19 +234,33 @@ def test_readers_never_fail_nor_miss_a_row_during_a_forced_compaction(tmp_path: 
     assert summary["forced"] and summary["articles"]["files_emptied"] == summary["articles"]["files_rewritten"]
 
 
-def test_readers_during_a_merge_see_every_row_and_fail_at_most_at_the_deletion(tmp_path: Path) -> None:
+def test_readers_during_a_merge_see_every_row_and_fail_at_most_at_the_deletion(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Merging publishes the merged files next to the old ones, then deletes the old ones: a read that
     lists the folder and opens a file after that deletion fails with FileNotFoundError (a limit of
     reading by listing, see README: merge when nobody reads), and the next read succeeds."""
     two_runs(tmp_path, n=60)
     replaced = {p.name for p in data_files(tmp_path / "articles")}
+    deletion: list[float] = []  # when the old files' deletion started and ended
+    retire = compaction._retire
+
+    def timed_retire(*args: Any) -> None:
+        deletion.append(time.monotonic())
+        retire(*args)
+        deletion.append(time.monotonic())
+
+    monkeypatch.setattr(compaction, "_retire", timed_retire)
     counts, errors, summary = read_in_a_loop_during(
         tmp_path, lambda: compaction.compact(tmp_path, merge=True, grace_seconds=1.0))
 
     assert counts[0] == 120 and counts[-1] == 60  # two rows per article before, one after
     assert 180 in counts and set(counts) <= set(range(60, 181)) and len(counts) > 10
-    assert len(errors) <= 2 and all(isinstance(e, FileNotFoundError) for e in errors), errors
-    assert all(any(name in str(e) for name in replaced) for e in errors), errors
+    assert all(isinstance(e, FileNotFoundError) for e, _, _ in errors), errors
+    assert all(any(name in str(e) for name in replaced) for e, _, _ in errors), errors
+    # Only a read that overlapped the deletion of the old files fails (how many do depends on the
+    # scheduler: one per file deleted at most); every read that started after it succeeded.
+    assert all(began <= max(deletion) and ended >= min(deletion) for _, began, ended in errors), (errors, deletion)
+    assert len(errors) <= len(replaced), errors
     assert summary["grace_seconds"] == 1.0
 
 
