@@ -226,12 +226,14 @@ SHARE_HINT = "two plain crawls would store every article twice; crawls share a d
 
 
 def acquire_writer(root: str, kind: str, run_id: str, *, worker_id: str | None = None, mode: str = "plain",
-                   **options: float) -> HeldLease:
+                   renewing: bool = True, **options: float) -> HeldLease:
     """Take a writer's lease on the dataset ``root`` (and keep renewing it).
 
     ``mode`` is ``plain`` or ``redis`` for crawls. A plain crawl refuses while another crawl
     writes; a Redis worker refuses while a plain crawl writes: LeaseConflict, naming that run.
     Rebuilds add files like any run and share with everyone. OSError if the lease cannot be written.
+    ``renewing=False``: the caller calls :meth:`HeldLease.start_renewing` within the lease's
+    time to live (a rebuild forks its workers first, while it has no other thread).
     """
     lease = HeldLease(root, kind, run_id, worker_id=worker_id, mode=mode, **options)
     if kind == "crawl":
@@ -240,7 +242,7 @@ def acquire_writer(root: str, kind: str, run_id: str, *, worker_id: str | None =
         if clash:
             lease.release()
             raise LeaseConflict(f"{root} is being written by {clash[0].describe()}; {SHARE_HINT}")
-    return lease.start_renewing()
+    return lease.start_renewing() if renewing else lease
 
 
 def acquire_compaction(root: str, compaction_id: str, *, force: bool = False, wait_seconds: float = 0.0,

@@ -8,8 +8,12 @@
 * **Batched.** A task is a batch of pages: a worker parses the whole batch, then segments
   it (:func:`~pipelines.process.process_pages`), which keeps the dictionary in the caches,
   and the cost of a task (pickling, a pipe round trip) is paid once per batch.
-* **No Scrapy in workers.** They are spawned without the parent's ``__main__`` (the
-  ``scrapy`` script) and import this module only: no Twisted, no Scrapy.
+* **Started as cheaply as is safe.** A crawl's workers are spawned without the parent's
+  ``__main__`` (the ``scrapy`` script): they import this module only, no Twisted, no Scrapy
+  (the crawl process runs Twisted's threads, which a fork would copy mid-step). A rebuild's
+  are forked from the rebuild process once it has loaded its segmenter, while it runs no
+  other thread (:func:`_can_fork`): a spawned one spent about 0.4 s importing and 0.5 s
+  loading the same dictionaries, on a core the rebuild needs.
 * **Two uses.** The crawl gets outcomes back (:func:`process_batch`) and writes them in its
   own :class:`~pipelines.sink.Sink`; a rebuild gives each worker a sink of its own
   (:func:`write_batch`), so rows never cross processes twice.
@@ -26,6 +30,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -88,6 +93,7 @@ def init_worker(config: SegmentConfig | None, parent_pid: int | None, index: int
                 sink: SinkSpec | None = None) -> None:
     """Pool initializer: end with the parent, load the segmenter once, open this worker's sink."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker has the rebuild's handler: ends as a spawned one
     if parent_pid is not None:
         watch_parent(parent_pid, _orphaned)
     if sink is not None:
@@ -190,13 +196,20 @@ def abort_worker() -> None:
 # -- in the parent -----------------------------------------------------------------
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """Spawn: workers start clean, not as copies of the parent, and without a forkserver.
+def _context(fork: bool) -> multiprocessing.context.BaseContext:
+    """Fork (a rebuild, when :func:`_can_fork`), else spawn: workers start clean, without a forkserver.
 
-    A forkserver would start each worker faster, but it is one more process of about 95 MB
-    resident (it imports what workers need), alive as long as they are; workers start once
-    per run, so the process tree is lighter without it."""
-    return multiprocessing.get_context("spawn")
+    A forkserver would start each spawned worker faster, but it is one more process of about
+    95 MB resident (it imports what workers need), alive as long as they are; workers start
+    once per run, so the process tree is lighter without it."""
+    return multiprocessing.get_context("fork" if fork else "spawn")
+
+
+def _can_fork() -> bool:
+    """Whether a worker may start as a copy of this process: on Linux (elsewhere fork is missing or,
+    on macOS, unsafe), while no other Python thread runs. A thread that holds a lock when the
+    process forks leaves that lock held for good in the copy."""
+    return sys.platform == "linux" and threading.active_count() == 1
 
 
 def _run_here(fn: Callable[..., Any], *args: Any) -> Future:
@@ -224,18 +237,27 @@ class PagePool:
         self.config = config
         self.sink = sink
         self.caller_is_first = caller_is_first
+        self.saved_gc = gc.get_threshold()
+        self.fork = caller_is_first and _can_fork()
+        if self.fork:  # the copies start with the segmenter loaded; frozen, the collector leaves its pages shared
+            make_analyser(config)
+            gc.freeze()
         first = 1 if caller_is_first else 0
+        self.start_methods: dict[int, str] = {}
+        """How each worker process started, by shard: ``fork`` or ``spawn``."""
         self.executors: list[ProcessPoolExecutor | None] = [None] * first + [
             self._start(i) for i in range(first, self.workers)]
-        self.saved_gc = gc.get_threshold()
-        if caller_is_first:  # after the processes started: they load their segmenters meanwhile
+        if caller_is_first:  # after the processes started: spawned ones load their segmenters meanwhile
             _setup_caller(config, sink)
 
     def _start(self, index: int) -> ProcessPoolExecutor:
-        executor = ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=init_worker,
+        # Only the first of several forks finds no thread: each executor runs its own from its first task.
+        context = _context(self.fork and _can_fork())
+        executor = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=init_worker,
                                        initargs=(self.config, os.getpid(), index, self.sink))
         with main_module_not_inherited():
-            executor.submit(int).add_done_callback(_ignore)  # starts the process now, without __main__
+            executor.submit(int).add_done_callback(_ignore)  # starts the process now (spawned: without __main__)
+        self.start_methods[index] = context.get_start_method()
         return executor
 
     def shard(self, key: str) -> int:

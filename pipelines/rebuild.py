@@ -223,10 +223,15 @@ def rebuild(
     started = time.monotonic()
     bar = Progress(reader, progress)
     try:  # storage (helper S): held for the whole run; a compaction waits for it, it waits for a compaction
-        lease = leases.acquire_writer(out, "rebuild", run_id)
+        lease = leases.acquire_writer(out, "rebuild", run_id, renewing=False)
     except leases.LeaseConflict as exc:
         raise RebuildError(str(exc)) from None
-    pool = open_pool(workers if workers > 1 else 0, segment_config, spec)
+    try:  # the worker processes are forked while this process has no other thread: renewal starts after
+        pool = open_pool(workers if workers > 1 else 0, segment_config, spec)
+    except BaseException:
+        lease.release()
+        raise
+    lease.start_renewing()
     try:
         results = _run(reader, pool, bar, stop)
     except KeyboardInterrupt as exc:  # Ctrl-C, or ``stop`` set (the command's SIGTERM/SIGINT handler)
@@ -282,6 +287,7 @@ def rebuild(
             "schema_version": SCHEMA_VERSION,
             "cleaning_rules_version": CLEANING_RULES_VERSION,
             "peak_rss_mb_by_process": {"main": round(main_mb, 1), "helpers": helper_mb},
+            "helpers_started_by": list(pool.start_methods.values()) if isinstance(pool, PagePool) else [],
             "cpu_seconds": {"main": round(times.user + times.system, 3), "helpers": [r["cpu_seconds"] for r in helpers]},
         },
     ).to_json()

@@ -3,12 +3,12 @@
 jieba segmentation is CPU-bound and holds the GIL; done in the crawl process it
 would stall the reactor (and so every download). The crawl's pipeline and the
 offline rebuild both process pages in such processes (:mod:`pipelines.pool`),
-which load the segmenter once, before their first page.
+which load the segmenter once, before their first page (a rebuild's, forked
+from it, start with its segmenter).
 
-Workers watch the process that started them (:func:`watch_parent`): their
-parent is multiprocessing's forkserver, which lives as long as they do, so
-when the crawl or rebuild dies (SIGKILL, the OOM killer) nothing else would
-end them, and they, the forkserver and the resource tracker would stay.
+Workers watch the process that started them (:func:`watch_parent`): when the
+crawl or rebuild dies (SIGKILL, the OOM killer) nothing else would end them,
+and they (and a crawl's resource tracker) would stay.
 """
 
 from __future__ import annotations

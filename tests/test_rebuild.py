@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -146,6 +147,44 @@ def test_two_workers_write_their_own_files_and_each_article_once(tmp_path: Path)
     assert seed_row["url"] == f"{BASE}/paper/442798.html"
     assert summary["duplicate_articles"] == 3
     assert summary["articles_written"] == len(ids)
+
+
+FORKED_REBUILD = """
+import json, sys
+from pathlib import Path
+from pipelines.rebuild import rebuild
+from pipelines.segment import SegmentConfig
+summary = rebuild([Path(sys.argv[1])], Path(sys.argv[2]), workers=2, run_id="20261125T090000Z-start1",
+                  segment_config=SegmentConfig(cache_dir=Path(sys.argv[3])))
+print(json.dumps(summary["helpers_started_by"]))
+"""
+
+
+def test_worker_processes_are_forked_with_the_segmenter_unless_a_thread_runs(tmp_path: Path,
+                                                                            segment_config: SegmentConfig) -> None:
+    """A rebuild forks its worker process once its segmenter is loaded, so the worker starts with it; with
+    another thread running here, which a fork would copy mid-step, the worker is spawned. Same rows."""
+    forked = subprocess.run([sys.executable, "-c", FORKED_REBUILD, str(FIXTURES), str(tmp_path / "forked"),
+                             str(segment_config.cache_dir)], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert forked.returncode == 0, forked.stderr[-3000:]
+    assert json.loads(forked.stdout.splitlines()[-1]) == ["fork"]
+
+    held = threading.Event()
+    thread = threading.Thread(target=held.wait, name="held-by-the-test", daemon=True)
+    thread.start()
+    try:
+        spawned = rebuild([FIXTURES], tmp_path / "spawned", workers=2, segment_config=segment_config,
+                          run_id="20261125T090000Z-start1")
+    finally:
+        held.set()
+        thread.join()
+    assert spawned["helpers_started_by"] == ["spawn"]
+
+    for name in ("articles", "rejects"):
+        got = read(tmp_path / "forked", name).to_pylist()
+        assert got == read(tmp_path / "spawned", name).to_pylist()
+    assert len(got) == len([f for f in ALL if "reject" in f.expected])  # got: the rejects
+    assert all(row["tokens"] and row["keywords"] for row in read(tmp_path / "forked", "articles").to_pylist())
 
 
 def test_every_copy_of_an_article_has_one_worker() -> None:
