@@ -30,6 +30,7 @@ from scrapy.exceptions import NotConfigured
 from crawler.distributed import redis_url
 from crawler.runinfo import dataset_dir
 from pipelines import urls
+from pipelines.sink import arrow_without_pandas
 from pipelines.state import StoredArticles, parse_lastmod
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class IncrementalMiddleware:
         root = dataset_dir(crawler.settings)
         if not crawler.settings.getbool("INCREMENTAL_ENABLED") or root is None:
             raise NotConfigured
+        arrow_without_pandas()  # before the crawl process's first Arrow, reading the dataset: no pandas (28 MB)
         return cls(crawler, root)
 
     def process_spider_output(self, response: Any, result: Iterable[Any]) -> Iterator[Any]:

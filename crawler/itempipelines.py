@@ -34,7 +34,7 @@ from pipelines.pool import BATCH_PAGES, open_pool, process_batch, route_key
 from pipelines.process import Outcome, reject
 from pipelines.rawpage import RawPage
 from pipelines.records import ArticleRecord, RejectReason, RejectRecord, RejectStage
-from pipelines.sink import QUIET_REJECTS, TRACKED_FIELDS, Sink, WriterOptions, use_system_allocator
+from pipelines.sink import QUIET_REJECTS, TRACKED_FIELDS, Sink, WriterOptions, arrow_without_pandas, use_system_allocator
 
 __all__ = ["QUIET_REJECTS", "TRACKED_FIELDS", "DatasetPipeline", "PageProcessingPipeline"]
 
@@ -187,6 +187,7 @@ class DatasetPipeline:
         pipeline = cls(crawler, root)
         if root is not None:
             use_system_allocator()
+            arrow_without_pandas()
             try:  # storage (helper S): a plain crawl refuses a dataset another crawl writes (LeaseConflict: exit 1)
                 pipeline.lease = leases.acquire_writer(
                     root, "crawl", crawl_run_id(crawler), worker_id=crawler.settings.get("WORKER_ID") or None,

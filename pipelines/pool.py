@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import gc
-import importlib.abc
 import multiprocessing
 import os
 import signal
@@ -37,13 +36,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 import attrs
-import pyarrow as pa
 
 from pipelines.process import Analyser, Outcome, process_pages
 from pipelines.rawpage import RawPage
 from pipelines.records import ArticleRecord, RejectRecord
 from pipelines.segment import SegmentConfig
-from pipelines.sink import Sink, WriterOptions, use_system_allocator
+from pipelines.sink import Sink, WriterOptions, arrow_without_pandas, use_system_allocator
 from pipelines.urls import article_id
 from pipelines.workers import main_module_not_inherited, make_analyser, peak_rss_kb, watch_parent
 
@@ -98,7 +96,7 @@ def init_worker(config: SegmentConfig | None, parent_pid: int | None, index: int
         watch_parent(parent_pid, _orphaned)
     if sink is not None:
         use_system_allocator()
-        _arrow_without_pandas()
+        arrow_without_pandas()
     _setup(config, index, sink)
     # The dictionaries are millions of objects that live as long as the process: out of every
     # later collection; and a page's many short-lived objects collected less often (a tenth of
@@ -115,31 +113,6 @@ def _setup(config: SegmentConfig | None, index: int, sink: SinkSpec | None) -> N
     _sink = None
     if sink is not None:
         _sink = Sink(sink.root, sink.run_id, worker_id=f"w{index + 1}", options=sink.options)
-
-
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """An import finder that says pandas is not installed."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ImportError("pandas is not used in a rebuild worker")
-        return None
-
-
-def _arrow_without_pandas() -> None:
-    """Let pyarrow decide, once, that this process has no pandas.
-
-    The first time pyarrow turns a Python list into an array it imports pandas (28 MB of
-    resident memory) only to ask whether the list is a pandas object; a rebuild worker never
-    holds one. pandas stays importable by anyone who imports it afterwards."""
-    if "pandas" in sys.modules:
-        return
-    blocker = _NoPandas()
-    sys.meta_path.insert(0, blocker)
-    try:
-        pa.lib._pandas_api.have_pandas  # noqa: B018 - the property records the (failed) import
-    finally:
-        sys.meta_path.remove(blocker)
 
 
 def _orphaned() -> None:
@@ -319,7 +292,7 @@ def _setup_caller(config: SegmentConfig | None, sink: SinkSpec | None) -> None:
     _setup(config, 0, sink)
     if sink is not None:
         use_system_allocator()
-        _arrow_without_pandas()
+        arrow_without_pandas()
     gc.freeze()  # the dictionaries stay out of every collection
     gc.set_threshold(GC_THRESHOLD, 20, 20)
 
