@@ -46,8 +46,9 @@ from pipelines.urls import article_id
 from pipelines.workers import main_module_not_inherited, make_analyser, peak_rss_kb, watch_parent
 
 BATCH_PAGES = 8
-"""Pages per task: enough to make task overhead negligible and keep the dictionary in the caches,
-few enough to keep a crawl's pages moving."""
+"""Pages per task in a crawl: enough to make task overhead negligible and keep the dictionary in the
+caches, few enough to keep a crawl's pages moving (a rebuild sends larger batches:
+:data:`pipelines.rebuild.BATCH_PAGES`)."""
 
 GC_THRESHOLD = 20_000
 """Allocations between two young-generation collections in a worker (Python's default: 700)."""
