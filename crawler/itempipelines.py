@@ -34,7 +34,7 @@ from pipelines.pool import BATCH_PAGES, open_pool, process_batch, route_key
 from pipelines.process import Outcome, reject
 from pipelines.rawpage import RawPage
 from pipelines.records import ArticleRecord, RejectReason, RejectRecord, RejectStage
-from pipelines.sink import QUIET_REJECTS, TRACKED_FIELDS, Sink, WriterOptions, arrow_without_pandas, use_system_allocator
+from pipelines.sink import QUIET_REJECTS, TRACKED_FIELDS, Sink, WriterOptions, tune_arrow_for_writing
 
 __all__ = ["QUIET_REJECTS", "TRACKED_FIELDS", "DatasetPipeline", "PageProcessingPipeline"]
 
@@ -186,8 +186,7 @@ class DatasetPipeline:
         root = dataset_dir(crawler.settings)
         pipeline = cls(crawler, root)
         if root is not None:
-            use_system_allocator()
-            arrow_without_pandas()
+            tune_arrow_for_writing()
             try:  # storage (helper S): a plain crawl refuses a dataset another crawl writes (LeaseConflict: exit 1)
                 pipeline.lease = leases.acquire_writer(
                     root, "crawl", crawl_run_id(crawler), worker_id=crawler.settings.get("WORKER_ID") or None,

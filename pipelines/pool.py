@@ -41,7 +41,7 @@ from pipelines.process import Analyser, Outcome, process_pages
 from pipelines.rawpage import RawPage
 from pipelines.records import ArticleRecord, RejectRecord
 from pipelines.segment import SegmentConfig
-from pipelines.sink import Sink, WriterOptions, arrow_without_pandas, use_system_allocator
+from pipelines.sink import Sink, WriterOptions, tune_arrow_for_writing
 from pipelines.urls import article_id
 from pipelines.workers import main_module_not_inherited, make_analyser, peak_rss_kb, watch_parent
 
@@ -96,8 +96,7 @@ def init_worker(config: SegmentConfig | None, parent_pid: int | None, index: int
     if parent_pid is not None:
         watch_parent(parent_pid, _orphaned)
     if sink is not None:
-        use_system_allocator()
-        arrow_without_pandas()
+        tune_arrow_for_writing()
     _setup(config, index, sink)
     # The dictionaries are millions of objects that live as long as the process: out of every
     # later collection; and a page's many short-lived objects collected less often (a tenth of
@@ -292,8 +291,7 @@ def _setup_caller(config: SegmentConfig | None, sink: SinkSpec | None) -> None:
     """A rebuild's own process as its worker 1, tuned as :func:`init_worker` tunes a worker."""
     _setup(config, 0, sink)
     if sink is not None:
-        use_system_allocator()
-        arrow_without_pandas()
+        tune_arrow_for_writing()
     gc.freeze()  # the dictionaries stay out of every collection
     gc.set_threshold(GC_THRESHOLD, 20, 20)
 
