@@ -26,7 +26,7 @@ The speed of a shared machine drifts (here the same work took 7.7 to 10.7 CPU se
 night), so the rebuild and jieba alone are timed in alternating rounds (``--repeat``, default 3)
 and the median round is reported, with every round's ratio.
 
-Usage: ``python -m tests.bench_rebuild [--pages 3000] [--body-chars 3000] [--workers N] [--dir DIR] [--repeat 3]``
+Usage: ``python -m tests.bench_rebuild [--pages 3000] [--body-chars 3000] [--workers N] [--dir DIR] [--repeat 3] [--template classic]``
 (``make bench`` can call :func:`measure_rebuild`).
 """
 
@@ -54,25 +54,28 @@ from pipelines.rawpage import RawPage
 from pipelines.segment import SegmentConfig, bundled_userdict_path, get_segmenter
 from tests.bench_crawlmem import sample_rss_mb
 from tests.crawlcmd import REPO
+from tests.sitegen import TEMPLATES
 
 BASE_URL = "http://127.0.0.1:8000"
 JOURNALS = 10
 ISSUES_PER_JOURNAL = 10
 
 
-def build_archive(work: Path, pages: int, body_chars: int) -> tuple[Path, list[str]]:
-    """A WARC of ``pages`` sitegen article pages (reused when already built); returns it and the clean bodies."""
+def build_archive(work: Path, pages: int, body_chars: int, template: str = "classic") -> tuple[Path, list[str]]:
+    """A WARC of ``pages`` sitegen article pages in ``template``'s markup (reused when already built);
+    returns it and the clean bodies."""
     from tests.sitegen import build_site
 
     per_issue = max(1, math.ceil(pages / (JOURNALS * ISSUES_PER_JOURNAL)))
-    site = work / f"site-{pages}-{body_chars}"
+    name = f"{pages}-{body_chars}" + ("" if template == "classic" else f"-{template}")
+    site = work / f"site-{name}"
     if not (site / "manifest.json").is_file():
         shutil.rmtree(site, ignore_errors=True)
         build_site(site, seed=1, journals=JOURNALS, issues_per_journal=ISSUES_PER_JOURNAL,
-                   articles_per_issue=per_issue, body_chars=body_chars)
+                   articles_per_issue=per_issue, body_chars=body_chars, template=template)
     rows = [json.loads(line) for line in (site / "expected.jsonl").read_text(encoding="utf-8").splitlines()]
     rows = sorted(rows, key=lambda r: r["url_path"])[:pages]
-    archive = work / f"archive-{pages}-{body_chars}"
+    archive = work / f"archive-{name}"
     if not archive.is_dir():
         tmp = work / f".archive-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -184,7 +187,7 @@ def run_rebuild(source: Path, out: Path, workers: int, cache_dir: Path, *extra: 
 
 
 def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | None = None,
-                    work_dir: Path | None = None, repeat: int = 1) -> dict[str, Any]:
+                    work_dir: Path | None = None, repeat: int = 1, template: str = "classic") -> dict[str, Any]:
     """Build (or reuse) an archive, then ``repeat`` rounds of a rebuild of it followed by jieba alone
     over the same bodies (so that each ratio compares the two under the same conditions; on a
     shared machine the speed drifts); returns the numbers of the median round, and every ratio."""
@@ -194,20 +197,21 @@ def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | No
     work = work_dir or Path(tempfile.gettempdir()) / "qikan-bench"
     work.mkdir(parents=True, exist_ok=True)
     cache_dir = work / "jieba-cache"
-    source, bodies = build_archive(work, pages, body_chars)
+    source, bodies = build_archive(work, pages, body_chars, template)
     tokenizer = pure_jieba(cache_dir)
     rounds = []
     for _ in range(max(repeat, 1)):
-        summary = run_rebuild(source, work / f"out-{pages}", workers, cache_dir)
+        summary = run_rebuild(source, work / f"out-{pages}-{template}", workers, cache_dir)
         floor, floor_cpu, reference = time_jieba(tokenizer, bodies)
         rounds.append((summary["duration_seconds"] / (floor / cores), summary, floor, floor_cpu))
     ratio, summary, floor, floor_cpu = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
-    ceiling = run_rebuild(source, work / f"out-{pages}-ceiling", workers, cache_dir, "-s", "SEGMENT_ENABLED=False")
+    ceiling = run_rebuild(source, work / f"out-{pages}-{template}-ceiling", workers, cache_dir, "-s", "SEGMENT_ENABLED=False")
     engines = compare_engines(bodies, cache_dir, reference, floor)
     seconds = summary["duration_seconds"]
     cpu = summary["cpu_seconds"]["main"] + sum(summary["cpu_seconds"]["helpers"])
     return {
         "pages": summary["pages_processed"],
+        "template": template,
         "articles": summary["articles_written"],
         "mean_body_chars": round(sum(map(len, bodies)) / len(bodies)),
         "cores": cores,
@@ -246,12 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (sites and archives are reused)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of rebuild then jieba; the median round is printed")
+    parser.add_argument("--template", choices=sorted(TEMPLATES), default="classic",
+                        help="the generated site's markup (tests.sitegen): extraction's cost depends on the page around the body")
     args = parser.parse_args(argv)
     for pages in args.pages:
-        result = measure_rebuild(pages, args.body_chars, args.workers, args.dir, args.repeat)
+        result = measure_rebuild(pages, args.body_chars, args.workers, args.dir, args.repeat, args.template)
         rss = result["peak_rss_mb_by_process"]
         print(
-            f"rebuild {result['pages']} pages ({result['mean_body_chars']} chars): {result['rebuild_seconds']:.1f} s, "
+            f"rebuild {result['pages']} {result['template']} pages ({result['mean_body_chars']} chars): {result['rebuild_seconds']:.1f} s, "
             f"{result['pages_per_second']:.1f} pages/s with {result['workers']} workers; jieba alone "
             f"{result['jieba_seconds_one_core']:.1f} s on one core -> floor {result['floor_seconds']:.1f} s on "
             f"{result['cores']}; ratio {result['ratio']:.2f} (whole command {result['ratio_whole_process']:.2f}; median of "
