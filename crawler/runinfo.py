@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 
 from pipelines.layout import new_run_id  # the one run-id generator, re-exported for the commands
+from pipelines.procs import usable_cpus
 from pipelines.segment import SegmentConfig
 
 RUN_ID_STAT = "qikan/run_id"
@@ -48,8 +48,9 @@ def segment_config(settings: BaseSettings) -> SegmentConfig | None:
 
 
 def process_workers(settings: BaseSettings) -> int:
-    """``PROCESS_WORKERS``, default one per core but the one the crawl process itself needs."""
+    """``PROCESS_WORKERS``, default one per usable CPU (:func:`pipelines.procs.usable_cpus`: a container's
+    CPU quota counts, not the host's cores) but the one the crawl process itself needs."""
     value = settings.get("PROCESS_WORKERS")
     if value is None or value == "":
-        return max(1, (os.cpu_count() or 1) - 1)
+        return max(1, usable_cpus() - 1)
     return max(0, int(value))

@@ -76,7 +76,7 @@ DISCOVERY_LISTING_PATTERNS: list[str] = []  # e.g. [r"^/journals?/"]
 DISCOVERY_PROBES_PER_SHAPE = 2  # pages fetched of a URL shape not yet classified; its other links wait
 
 # -- processing: decode, extract, normalise, segment --------------------------
-PROCESS_WORKERS = None  # worker processes for page processing; None = cores - 1 (at least 1), 0 = in the crawl process
+PROCESS_WORKERS = None  # worker processes for page processing; None = usable CPUs - 1 (at least 1), 0 = in the crawl process
 SEGMENT_ENABLED = True
 SEGMENT_ENGINE = "fast"  # jieba 0.42.1's exact tokens from jieba-rs (much faster); "jieba" runs jieba itself
 JIEBA_CACHE_DIR = None  # default: <DATASET_DIR>/.cache/jieba, or the user's cache folder for a remote DATASET_DIR

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pipelines.procs import usable_cpus
 from tests import bench_crawl, bench_crawlmem, bench_rebuild
 
 
@@ -27,7 +28,7 @@ def main() -> int:
     work = Path(os.environ.get("BENCH_DIR") or Path(tempfile.gettempdir()) / "qikan-bench")
     pages = os.environ.get("BENCH_PAGES", "2000 3000").split()
     articles = int(os.environ.get("BENCH_CRAWL_ARTICLES", "500"))
-    print(f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.2f}; work folder {work}")
+    print(f"usable CPUs {usable_cpus()}, load {os.getloadavg()[0]:.2f}; work folder {work}")
     print("\n== offline pipeline (scrapy rebuild of a WARC archive, bodies of ~3,000 characters)")
     bench_rebuild.main(["--pages", *pages, "--dir", str(work)])
     print(f"\n== crawl of a {articles}-article site on 127.0.0.1, no delay")

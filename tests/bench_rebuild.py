@@ -50,6 +50,7 @@ from typing import Any
 import jieba
 
 from pipelines.archive import WarcArchiveWriter
+from pipelines.procs import usable_cpus
 from pipelines.rawpage import RawPage
 from pipelines.segment import SegmentConfig, bundled_userdict_path, get_segmenter
 from tests.bench_crawlmem import sample_rss_mb
@@ -191,7 +192,7 @@ def measure_rebuild(pages: int = 3000, body_chars: int = 3000, workers: int | No
     """Build (or reuse) an archive, then ``repeat`` rounds of a rebuild of it followed by jieba alone
     over the same bodies (so that each ratio compares the two under the same conditions; on a
     shared machine the speed drifts); returns the numbers of the median round, and every ratio."""
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     workers = cores if workers is None else workers
     load = os.getloadavg()[0]
     work = work_dir or Path(tempfile.gettempdir()) / "qikan-bench"

@@ -11,7 +11,6 @@ when SIGTERM or Ctrl-C stopped it (its summary is written, marked interrupted).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from crawler.extensions import EXIT_INTERRUPTED, EXIT_START_FAILED
 from crawler.runinfo import dataset_dir, new_run_id, segment_config
 from pipelines.archive import list_sources
 from pipelines.card import write_dataset_card
+from pipelines.procs import usable_cpus
 from pipelines.rebuild import RebuildError, RebuildInterrupted, rebuild
 
 
@@ -52,7 +52,7 @@ class Command(ScrapyCommand):
         super().add_options(parser)
         one_line_usage_errors(parser, "rebuild")
         parser.add_argument("--workers", type=worker_count, default=None,
-                            help="processes sharing the pages, this one included (default: one per core; 1: this one only)")
+                            help="processes sharing the pages, this one included (default: one per usable CPU; 1: this one only)")
         parser.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
@@ -79,8 +79,8 @@ class Command(ScrapyCommand):
         if root is None:
             raise UsageError("DATASET_DIR is empty: give -s DATASET_DIR=OUT")
         _warn_if_not_empty(root)
-        # No reactor to keep responsive here: this process is one of the workers, one per core.
-        workers = opts.workers if opts.workers is not None else (os.cpu_count() or 1)
+        # No reactor to keep responsive here: this process is one of the workers, one per usable CPU.
+        workers = opts.workers if opts.workers is not None else usable_cpus()
         run_id = settings.get("RUN_ID") or new_run_id()
         try:
             with signals_interrupt() as stop:
