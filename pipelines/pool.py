@@ -185,6 +185,12 @@ def _can_fork() -> bool:
     return sys.platform == "linux" and threading.active_count() == 1
 
 
+def _first_task(executor: ProcessPoolExecutor) -> None:
+    """Start ``executor``'s process now, not when the first batch is ready (spawned: without ``__main__``)."""
+    with main_module_not_inherited():
+        executor.submit(int).add_done_callback(_ignore)
+
+
 def _run_here(fn: Callable[..., Any], *args: Any) -> Future:
     """``fn(*args)`` in this process, now, as a finished future (what a worker would return)."""
     future: Future = Future()
@@ -218,19 +224,30 @@ class PagePool:
         first = 1 if caller_is_first else 0
         self.start_methods: dict[int, str] = {}
         """How each worker process started, by shard: ``fork`` or ``spawn``."""
+        # Every fork before any executor's first task: from then on each executor runs threads of its own.
         self.executors: list[ProcessPoolExecutor | None] = [None] * first + [
-            self._start(i) for i in range(first, self.workers)]
+            self._new_executor(i) for i in range(first, self.workers)]
+        for executor in self.executors:
+            if executor is not None:
+                _first_task(executor)
         if caller_is_first:  # after the processes started: spawned ones load their segmenters meanwhile
             _setup_caller(config, sink)
 
-    def _start(self, index: int) -> ProcessPoolExecutor:
-        # Only the first of several forks finds no thread: each executor runs its own from its first task.
-        context = _context(self.fork and _can_fork())
-        executor = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=init_worker,
+    def _new_executor(self, index: int) -> ProcessPoolExecutor:
+        """Shard ``index``'s executor; a forked one has its process already (a spawned one starts at its first task)."""
+        fork = self.fork and _can_fork()
+        executor = ProcessPoolExecutor(max_workers=1, mp_context=_context(fork), initializer=init_worker,
                                        initargs=(self.config, os.getpid(), index, self.sink))
-        with main_module_not_inherited():
-            executor.submit(int).add_done_callback(_ignore)  # starts the process now (spawned: without __main__)
-        self.start_methods[index] = context.get_start_method()
+        if fork:
+            # CPython's own step of the first task (it refuses once the executor's thread runs), taken
+            # now, while this process runs no other thread. A Python without it forks at the first task,
+            # after which no other executor may fork.
+            launch = getattr(executor, "_launch_processes", None)
+            if launch is not None:
+                launch()
+            else:
+                self.fork = False
+        self.start_methods[index] = "fork" if fork else "spawn"
         return executor
 
     def shard(self, key: str) -> int:
@@ -247,7 +264,8 @@ class PagePool:
         if executor is None or (broken is not None and executor is not broken):
             return
         executor.shutdown(wait=False, cancel_futures=True)
-        self.executors[shard] = self._start(shard)
+        self.executors[shard] = replacement = self._new_executor(shard)
+        _first_task(replacement)
 
     def close(self, cancel: bool = False) -> None:
         global _sink

@@ -154,7 +154,7 @@ import json, sys
 from pathlib import Path
 from pipelines.rebuild import rebuild
 from pipelines.segment import SegmentConfig
-summary = rebuild([Path(sys.argv[1])], Path(sys.argv[2]), workers=2, run_id="20261125T090000Z-start1",
+summary = rebuild([Path(sys.argv[1])], Path(sys.argv[2]), workers=3, run_id="20261125T090000Z-start1",
                   segment_config=SegmentConfig(cache_dir=Path(sys.argv[3])))
 print(json.dumps(summary["helpers_started_by"]))
 """
@@ -162,12 +162,13 @@ print(json.dumps(summary["helpers_started_by"]))
 
 def test_worker_processes_are_forked_with_the_segmenter_unless_a_thread_runs(tmp_path: Path,
                                                                             segment_config: SegmentConfig) -> None:
-    """A rebuild forks its worker process once its segmenter is loaded, so the worker starts with it; with
-    another thread running here, which a fork would copy mid-step, the worker is spawned. Same rows."""
+    """A rebuild forks its worker processes once its segmenter is loaded, so they start with it (every one:
+    they are forked before any executor runs a thread); with another thread running here, which a fork
+    would copy mid-step, the worker is spawned. Same rows."""
     forked = subprocess.run([sys.executable, "-c", FORKED_REBUILD, str(FIXTURES), str(tmp_path / "forked"),
                              str(segment_config.cache_dir)], cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert forked.returncode == 0, forked.stderr[-3000:]
-    assert json.loads(forked.stdout.splitlines()[-1]) == ["fork"]
+    assert json.loads(forked.stdout.splitlines()[-1]) == ["fork", "fork"]
 
     held = threading.Event()
     thread = threading.Thread(target=held.wait, name="held-by-the-test", daemon=True)
