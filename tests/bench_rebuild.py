@@ -55,7 +55,7 @@ from pipelines.rawpage import RawPage
 from pipelines.segment import SegmentConfig, bundled_userdict_path, get_segmenter
 from tests.bench_crawlmem import sample_rss_mb
 from tests.crawlcmd import REPO
-from tests.sitegen import TEMPLATES
+from tests.sitegen import TEMPLATES, build_site
 
 BASE_URL = "http://127.0.0.1:8000"
 JOURNALS = 10
@@ -65,8 +65,6 @@ ISSUES_PER_JOURNAL = 10
 def build_archive(work: Path, pages: int, body_chars: int, template: str = "classic") -> tuple[Path, list[str]]:
     """A WARC of ``pages`` sitegen article pages in ``template``'s markup (reused when already built);
     returns it and the clean bodies."""
-    from tests.sitegen import build_site
-
     per_issue = max(1, math.ceil(pages / (JOURNALS * ISSUES_PER_JOURNAL)))
     name = f"{pages}-{body_chars}" + ("" if template == "classic" else f"-{template}")
     site = work / f"site-{name}"
