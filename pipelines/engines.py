@@ -51,7 +51,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from pipelines.jiebaimport import jieba
-from pipelines.wordtable import JiebaFreq
+from pipelines.wordtable import JiebaFreq, WordList
 
 if TYPE_CHECKING:
     import rjieba
@@ -138,25 +138,41 @@ class JiebaEngine:
         return [t for t in self.cut(text) if not t.isspace()]
 
 
-def rust_engine_from(tokenizer: jieba.Tokenizer) -> rjieba.Jieba:
+def rust_engine_from(tokenizer: jieba.Tokenizer, words: WordList | None = None) -> rjieba.Jieba:
     """A jieba-rs engine with exactly ``tokenizer``'s words, frequencies and total.
 
-    The 350,000 words go over in bulk (``map`` over a bucket's words, in C): a Python step
-    per word cost about 0.3 s of every process's start."""
+    The 350,000 words go over in bulk (``map`` in C): a Python step per word cost about 0.3 s
+    of every process's start. ``words``, the snapshot's words of the tokenizer's table in one
+    piece, go over with one split; then the user dictionaries' words, whose frequency replaces
+    a word's own (jieba-rs's ``add_word`` does that too). Without it, every entry of the table
+    is walked and the prefixes (frequency 0) dropped."""
     engine = _rjieba.Jieba.empty()
     add_word = engine.add_word
-    total = 0
     freq_table = tokenizer.FREQ
-    columns = freq_table.columns() if isinstance(freq_table, JiebaFreq) else [(list(freq_table), list(freq_table.values()))]
-    for words, freqs in columns:
-        if not words:
-            continue
-        if min(freqs) < 0:
-            word, freq = next((w, f) for w, f in zip(words, freqs, strict=True) if f < 0)
-            raise ValueError(f"jieba dictionary word {word!r} has a negative frequency {freq}")
-        total += sum(freqs)
-        # 0 marks a prefix of a word, not a word (jieba's DAG skips it too): compress() drops it.
-        deque(map(add_word, compress(words, freqs), compress(freqs, freqs), repeat(None)), maxlen=0)
+    if words is not None and isinstance(freq_table, JiebaFreq) and not any(
+        new <= 0 and old for _, new, old in freq_table.overlaid()  # a word deleted (jieba then cuts all text)
+    ):
+        base_words, base_freqs = words.columns()
+        deque(map(add_word, base_words, base_freqs, repeat(None)), maxlen=0)
+        total = sum(base_freqs)
+        for word, new, old in freq_table.overlaid():
+            if new < 0:
+                raise ValueError(f"jieba dictionary word {word!r} has a negative frequency {new}")
+            if new:
+                add_word(word, new, None)
+                total += new - old
+    else:
+        total = 0
+        columns = freq_table.columns() if isinstance(freq_table, JiebaFreq) else [(list(freq_table), list(freq_table.values()))]
+        for column_words, freqs in columns:
+            if not column_words:
+                continue
+            if min(freqs) < 0:
+                word, freq = next((w, f) for w, f in zip(column_words, freqs, strict=True) if f < 0)
+                raise ValueError(f"jieba dictionary word {word!r} has a negative frequency {freq}")
+            total += sum(freqs)
+            # 0 marks a prefix of a word, not a word (jieba's DAG skips it too): compress() drops it.
+            deque(map(add_word, compress(column_words, freqs), compress(freqs, freqs), repeat(None)), maxlen=0)
     if tokenizer.total < total:
         raise ValueError(f"jieba total {tokenizer.total} is below the sum of its word frequencies {total}")
     if tokenizer.total > total:
@@ -177,9 +193,9 @@ def _give_back_free_heap() -> None:
 class FastEngine:
     """jieba's tokens from jieba-rs, with jieba's own code for the parts where the two differ."""
 
-    def __init__(self, tokenizer: jieba.Tokenizer):
+    def __init__(self, tokenizer: jieba.Tokenizer, words: WordList | None = None):
         self._tokenizer = tokenizer
-        self._rust_cut = rust_engine_from(tokenizer).cut
+        self._rust_cut = rust_engine_from(tokenizer, words).cut
         self._whole_text_engine: JiebaEngine | None = None
 
     def _jieba_cut(self, block: str) -> list[str]:
@@ -295,10 +311,11 @@ def _block_around(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def make_engine(name: str, tokenizer: jieba.Tokenizer) -> Engine:
-    """The engine called ``name`` (one of :data:`ENGINES`) over ``tokenizer``'s dictionaries."""
+def make_engine(name: str, tokenizer: jieba.Tokenizer, words: WordList | None = None) -> Engine:
+    """The engine called ``name`` (one of :data:`ENGINES`) over ``tokenizer``'s dictionaries
+    (``words``: its table's words in one piece, see :func:`rust_engine_from`)."""
     if name == "fast":
-        return FastEngine(tokenizer)
+        return FastEngine(tokenizer, words)
     if name == "jieba":
         return JiebaEngine(tokenizer)
     raise ValueError(f"unknown segmentation engine {name!r}; expected one of {ENGINES}")

@@ -14,7 +14,7 @@ one per line).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 _MISSING: Any = object()
@@ -78,6 +78,39 @@ class WordTable:
             yield first, words, self._values[start : start + len(words)]
 
 
+class WordList:
+    """Words and their numbers as one ``"\\n"``-joined string and one array: a whole dictionary
+    copied elsewhere (into the Rust engine) with one split, no per-word step in Python."""
+
+    __slots__ = ("_text", "_values")
+
+    def __init__(self, text: str, values: memoryview):
+        self._text = text
+        self._values = values
+
+    @classmethod
+    def build(cls, items: Iterable[tuple[str, Any]], typecode: str) -> WordList:
+        words, values = [], array(typecode)
+        for key, value in items:
+            if not key or "\n" in key:
+                raise ValueError(f"cannot hold the key {key!r}")
+            words.append(key)
+            values.append(value)
+        return cls("\n".join(words), memoryview(values))
+
+    def dump(self) -> tuple[str, str, bytes]:
+        return self._text, self._values.format, self._values.tobytes()
+
+    @classmethod
+    def load(cls, dumped: tuple[str, str, bytes]) -> WordList:
+        text, typecode, values = dumped
+        return cls(text, memoryview(values).cast(typecode))  # type: ignore[call-overload]
+
+    def columns(self) -> tuple[list[str], memoryview]:
+        """(the words, their numbers), in the order built."""
+        return (self._text.split("\n") if self._text else []), self._values
+
+
 class JiebaFreq(MutableMapping[str, int]):
     """What ``jieba.Tokenizer.FREQ`` is used as (``in``, ``[]``, ``get``, ``[]=``), over a WordTable.
 
@@ -138,6 +171,12 @@ class JiebaFreq(MutableMapping[str, int]):
         table_get = self._table.get
         extra = [key for key in overlay if table_get(key, _MISSING) is _MISSING]
         yield extra, [overlay[key] for key in extra]
+
+    def overlaid(self) -> Iterator[tuple[str, int, int]]:
+        """(word, its value, the table's value or 0) for every word set over the table (user dictionaries)."""
+        table_get = self._table.get
+        for key, value in self._overlay.items():
+            yield key, value, table_get(key, 0)
 
     def __iter__(self) -> Iterator[str]:
         return (key for key, _ in self.items())

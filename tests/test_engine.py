@@ -14,7 +14,7 @@ import jieba.finalseg
 import pytest
 import rjieba
 
-from pipelines import engines
+from pipelines import engines, segment
 from pipelines.engines import FastEngine, JiebaEngine, rust_engine_from
 from pipelines.segment import (
     SegmentConfig,
@@ -215,6 +215,22 @@ def test_user_dicts_reach_the_fast_engine(tmp_path: Path, cache_dir: Path) -> No
     for text in ("推广扬气林场模式的经验", SEED_BODY, *generated_bodies(40, seed=7)):
         assert fast.tokens(text) == reference.tokens(text)
     assert "扬气林场模式" in fast.tokens("推广扬气林场模式的经验")
+
+
+def test_the_bulk_copy_makes_the_engine_the_walk_makes(tmp_path: Path, cache_dir: Path) -> None:
+    """The snapshot's words copied in one piece, then the user dictionaries' words on top (new ones,
+    re-defined ones, up and down), give the Rust engine that walking every entry gives: the same
+    frequencies and total (``suggest_freq`` reads them back) and the same cuts."""
+    user_dict = tmp_path / "over.txt"
+    user_dict.write_text("的 10\n中国 900000\n两学一做 3\n扬气林场模式 5000 nz\n", encoding="utf-8")
+    dictionaries = segment._load_dictionaries(cache_dir, (user_dict,))
+    assert dictionaries.words is not None
+    tokenizer = dictionaries.tokenizer
+    bulk, walked = rust_engine_from(tokenizer, dictionaries.words), rust_engine_from(tokenizer)
+    probes = ["的是", "中国人", "两学一做", "扬气林场模式", "经验", "林场"]
+    assert [bulk.suggest_freq(p) for p in probes] == [walked.suggest_freq(p) for p in probes]
+    for text in (SEED_BODY, "推广扬气林场模式的经验", *generated_bodies(30, seed=3)):
+        assert bulk.cut(text, True) == walked.cut(text, True)
 
 
 def test_the_setting_chooses_the_engine(tmp_path: Path) -> None:
