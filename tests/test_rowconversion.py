@@ -3,7 +3,8 @@
 * Rows to Arrow (:mod:`pipelines.arrowrows`): packed string lists, split back by Arrow, equal
   ``pa.RecordBatch.from_pylist`` of the same rows, whatever the lists hold.
 * Keywords (:meth:`Segmenter.keywords`, TF-IDF): equal a plain ranking of every candidate.
-* The Rust dictionary is filled from :meth:`JiebaFreq.columns`, which must list what ``items`` lists.
+* The Rust dictionary is filled from :meth:`JiebaFreq.columns` when the snapshot's word list is not
+  at hand (tests/test_engine.py compares the two ways), which must list what ``items`` lists.
 """
 
 from __future__ import annotations
