@@ -142,8 +142,8 @@ def rust_engine_from(tokenizer: jieba.Tokenizer, words: WordList | None = None) 
     """A jieba-rs engine with exactly ``tokenizer``'s words, frequencies and total.
 
     The 350,000 words go over in bulk (``map`` in C): a Python step per word cost about 0.3 s
-    of every process's start. ``words``, the snapshot's words of the tokenizer's table in one
-    piece, go over with one split; then the user dictionaries' words, whose frequency replaces
+    of every process's start. ``words``, the snapshot's words of the tokenizer's table in a few
+    pieces, go over with one split per piece; then the user dictionaries' words, whose frequency replaces
     a word's own (jieba-rs's ``add_word`` does that too). Without it, every entry of the table
     is walked and the prefixes (frequency 0) dropped."""
     engine = _rjieba.Jieba.empty()
@@ -152,9 +152,10 @@ def rust_engine_from(tokenizer: jieba.Tokenizer, words: WordList | None = None) 
     if words is not None and isinstance(freq_table, JiebaFreq) and not any(
         new <= 0 and old for _, new, old in freq_table.overlaid()  # a word deleted (jieba then cuts all text)
     ):
-        base_words, base_freqs = words.columns()
-        deque(map(add_word, base_words, base_freqs, repeat(None)), maxlen=0)
-        total = sum(base_freqs)
+        total = 0
+        for base_words, base_freqs in words.columns():
+            deque(map(add_word, base_words, base_freqs, repeat(None)), maxlen=0)
+            total += sum(base_freqs)
         for word, new, old in freq_table.overlaid():
             if new < 0:
                 raise ValueError(f"jieba dictionary word {word!r} has a negative frequency {new}")
@@ -177,11 +178,11 @@ def rust_engine_from(tokenizer: jieba.Tokenizer, words: WordList | None = None) 
         raise ValueError(f"jieba total {tokenizer.total} is below the sum of its word frequencies {total}")
     if tokenizer.total > total:
         add_word(_TOTAL_FILLER, tokenizer.total - total, None)
-    _give_back_free_heap()
+    give_back_free_heap()
     return engine
 
 
-def _give_back_free_heap() -> None:
+def give_back_free_heap() -> None:
     """Building the Rust dictionary grows and frees C heap, which glibc keeps in the process
     unless asked. Elsewhere: nothing to do."""
     try:
