@@ -149,10 +149,10 @@ def rust_engine_from(tokenizer: jieba.Tokenizer, words: WordList | None = None) 
     engine = _rjieba.Jieba.empty()
     add_word = engine.add_word
     freq_table = tokenizer.FREQ
+    total = 0
     if words is not None and isinstance(freq_table, JiebaFreq) and not any(
         new <= 0 and old for _, new, old in freq_table.overlaid()  # a word deleted (jieba then cuts all text)
     ):
-        total = 0
         for base_words, base_freqs in words.columns():
             deque(map(add_word, base_words, base_freqs, repeat(None)), maxlen=0)
             total += sum(base_freqs)
@@ -163,7 +163,6 @@ def rust_engine_from(tokenizer: jieba.Tokenizer, words: WordList | None = None) 
                 add_word(word, new, None)
                 total += new - old
     else:
-        total = 0
         columns = freq_table.columns() if isinstance(freq_table, JiebaFreq) else [(list(freq_table), list(freq_table.values()))]
         for column_words, freqs in columns:
             if not column_words:
@@ -314,7 +313,7 @@ def _block_around(text: str, start: int, end: int) -> tuple[int, int]:
 
 def make_engine(name: str, tokenizer: jieba.Tokenizer, words: WordList | None = None) -> Engine:
     """The engine called ``name`` (one of :data:`ENGINES`) over ``tokenizer``'s dictionaries
-    (``words``: its table's words in one piece, see :func:`rust_engine_from`)."""
+    (``words``: its table's words in bulk, see :func:`rust_engine_from`)."""
     if name == "fast":
         return FastEngine(tokenizer, words)
     if name == "jieba":

@@ -125,8 +125,8 @@ def _quiet_jieba_logger() -> None:
 # of values), one marshal blob that loads an order of magnitude faster into a fraction of
 # the memory. Python only looks words up now and then (the Rust engine segments); the
 # "jieba" engine, which looks up several times per character, copies the prefix
-# dictionary into a dict. The prefix dictionary's words (frequency > 0) are also kept as one
-# WordList, which the Rust engine copies in bulk: one split instead of walking every entry.
+# dictionary into a dict. The prefix dictionary's words (frequency > 0) are also kept as a
+# WordList, which the Rust engine copies in bulk: a few splits instead of walking every entry.
 
 SNAPSHOT_FORMAT = 3
 """Bump when the snapshot's layout changes: its file name changes with it."""
@@ -193,7 +193,7 @@ class _Dictionaries:
     idf: WordTable
     median_idf: float
     words: WordList | None
-    """The prefix dictionary's words, in one piece, until the first Rust engine has copied them."""
+    """The prefix dictionary's words in bulk, until the first Rust engine has copied them."""
     engines: dict[str, Engine] = attrs.Factory(dict)
     """Built on first use: a process that only runs jieba never builds the Rust dictionary."""
 

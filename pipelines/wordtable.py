@@ -81,8 +81,8 @@ class WordTable:
 class WordList:
     """Words and their numbers as a few ``"\\n"``-joined strings and one array: a whole dictionary
     copied elsewhere (into the Rust engine) a chunk at a time, one split per chunk and no per-word
-    step in Python. Chunks, not one string: splitting all 350,000 words at once held 30 MB more at
-    its peak, and left 9 MB of freed string memory in the process."""
+    step in Python. Chunks, not one string: splitting all 350,000 words at once raised a process's
+    peak by 30 MB."""
 
     __slots__ = ("_chunks", "_values")
 
