@@ -96,8 +96,11 @@ def desktop_url(url: str, site: str) -> str:
     if any(netloc == prefix + base for prefix in MOBILE_HOST_PREFIXES):
         parts = parts._replace(netloc=urlsplit(site).netloc)
     segments = parts.path.split("/")
-    if len(segments) >= 3 and segments[1].lower() in MOBILE_PATH_PREFIXES:
-        parts = parts._replace(path="/" + "/".join(segments[2:]))
+    mobile = 0  # every leading prefix (``/m/m/paper/1.html``): the result is desktop, and stays so when asked again
+    while len(segments) - mobile >= 3 and segments[1 + mobile].lower() in MOBILE_PATH_PREFIXES:
+        mobile += 1
+    if mobile:
+        parts = parts._replace(path="/" + "/".join(segments[1 + mobile :]))
     return urlunsplit(parts)
 
 

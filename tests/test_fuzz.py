@@ -159,3 +159,14 @@ def test_article_ids_are_ascii_digits() -> None:
     outcome = processed(raw)
     assert isinstance(outcome, ArticleRecord)
     assert outcome.article_id == "31" and outcome.url == URL
+
+
+def test_a_mobile_prefix_twice_without_a_canonical_link() -> None:
+    """``/m/m/paper/31.html`` with its canonical link mangled: one prefix was stripped, and the
+    row's url (``/m/paper/31.html``) was not canonical by the same rule (``make fuzz``, round 9)."""
+    raw = page()
+    raw.body = raw.body.replace(b'<link rel="canonical"', b'<xlink rel="canonical"', 1)  # the fuzzer put bytes there
+    raw.url = URL.replace("/paper/", "/m/m/paper/")
+    outcome = processed(raw)
+    assert isinstance(outcome, ArticleRecord)
+    assert outcome.url == URL and outcome.article_id == "31"

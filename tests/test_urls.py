@@ -68,6 +68,9 @@ def test_tracking_parameters_never_make_a_different_page() -> None:
         ("http://other.org/m/paper/1.html", "http://other.org/paper/1.html"),  # off-site stays off-site
         ("http://example.com/m/", "http://example.com/"),  # the mobile home is the home
         ("http://example.com/m", "http://example.com/m"),  # a bare word is a page of its own
+        ("http://example.com/m/m/paper/1.html", "http://example.com/paper/1.html"),  # make fuzz: a fixed point
+        ("http://example.com/m/wap/", "http://example.com/"),
+        ("http://example.com/m/m", "http://example.com/m"),
     ],
 )
 def test_mobile_copies_map_to_the_desktop_url(url: str, desktop: str) -> None:
@@ -83,10 +86,12 @@ def test_mobile_copies_map_to_the_desktop_url(url: str, desktop: str) -> None:
         f"{BASE}/paper/442798.html#comments",
         f"{BASE}/m/paper/442798.html",
         f"{BASE}/m/paper/442798.html?from=app",
+        f"{BASE}/m/m/paper/442798.html",
     ],
 )
 def test_every_url_of_an_article_has_one_canonical_form(url: str) -> None:
     assert canonical_article_url(url) == f"{BASE}/paper/442798.html"
+    assert canonical_article_url(canonical_article_url(url) or "") == f"{BASE}/paper/442798.html"
     assert article_id(url) == "442798"
 
 
