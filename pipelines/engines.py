@@ -150,13 +150,14 @@ def rust_engine_from(tokenizer: jieba.Tokenizer, words: WordList | None = None) 
     add_word = engine.add_word
     freq_table = tokenizer.FREQ
     total = 0
-    if words is not None and isinstance(freq_table, JiebaFreq) and not any(
-        new <= 0 and old for _, new, old in freq_table.overlaid()  # a word deleted (jieba then cuts all text)
+    overlaid = list(freq_table.overlaid()) if words is not None and isinstance(freq_table, JiebaFreq) else None
+    if words is not None and overlaid is not None and not any(
+        new <= 0 and old for _, new, old in overlaid  # a word deleted (jieba then cuts all text)
     ):
         for base_words, base_freqs in words.columns():
             deque(map(add_word, base_words, base_freqs, repeat(None)), maxlen=0)
             total += sum(base_freqs)
-        for word, new, old in freq_table.overlaid():
+        for word, new, old in overlaid:
             if new < 0:
                 raise ValueError(f"jieba dictionary word {word!r} has a negative frequency {new}")
             if new:

@@ -20,6 +20,12 @@ from typing import Any
 _MISSING: Any = object()
 
 
+def _check_key(key: str) -> None:
+    """Keys are stored between line breaks: an empty one, or one holding a line break, cannot be."""
+    if not key or "\n" in key:
+        raise ValueError(f"cannot hold the key {key!r}")
+
+
 class WordTable:
     """A read-only ``str -> number`` table: words grouped by their first character."""
 
@@ -35,8 +41,7 @@ class WordTable:
         """``typecode``: "q" for int64 values, "d" for float64."""
         groups: dict[str, list[str]] = {}
         for key in items:
-            if not key or "\n" in key:
-                raise ValueError(f"cannot hold the key {key!r}")
+            _check_key(key)
             groups.setdefault(key[0], []).append(key)
         buckets, values, start = {}, array(typecode), 0
         for first, keys in groups.items():
@@ -96,8 +101,7 @@ class WordList:
     def build(cls, items: Iterable[tuple[str, Any]], typecode: str) -> WordList:
         words, values = [], array(typecode)
         for key, value in items:
-            if not key or "\n" in key:
-                raise ValueError(f"cannot hold the key {key!r}")
+            _check_key(key)
             words.append(key)
             values.append(value)
         size = cls.CHUNK_WORDS
