@@ -30,6 +30,7 @@ import hashlib
 import http
 import json
 import logging
+import math
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator
@@ -267,6 +268,12 @@ class ArchiveReader:
         self.truncated_files: list[str] = []
         self.revisits = Revisits()
         """``revisit`` records (wget --warc-dedup): resolved against their originals, or counted."""
+
+    def pages_left(self) -> float:
+        """An estimate of the pages not read yet, from the bytes read per page so far (inf before the first)."""
+        if not self.pages_read or not self.bytes_done:
+            return math.inf
+        return (self.bytes_total - self.bytes_done) * self.pages_read / self.bytes_done
 
     def __iter__(self) -> Iterator[RawPage]:
         done_before = 0

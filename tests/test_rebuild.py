@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import re
 import subprocess
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from pipelines.archive import WarcArchiveWriter
+from pipelines.archive import ArchiveReader, WarcArchiveWriter
 from pipelines.compact import compact
 from pipelines.fixtures import FIELDS, compare, iter_fixtures, load_fixture
 from pipelines.pool import SinkSpec, finish_worker, key_hash, open_pool, route_key, shard_of
@@ -208,6 +209,28 @@ def test_new_articles_go_where_the_load_allows() -> None:
     assert pick_worker(0, [0, idle]) == 1  # this process's article, to an idle worker
     assert pick_worker(0, [0, between, busy]) == 0
     assert pick_worker(0, [0]) == 0  # alone
+
+
+def test_near_the_end_a_worker_takes_no_more_than_its_share_of_what_is_left() -> None:
+    assert pick_worker(1, [0, 10], left=40) == 1  # share (10 + 40) / 2 = 25: it has less
+    assert pick_worker(1, [0, 30], left=20) == 0  # share 25: it has more, though far from BUSY_PAGES
+    assert pick_worker(1, [0, 30]) == 1  # with nothing known of what is left: BUSY_PAGES decides
+    assert pick_worker(0, [0, 10], left=5) == 0  # idle, but this process's own 5 pages take as long
+    assert pick_worker(0, [0, 10]) == 1
+    assert pick_worker(1, [0, 20, 0], left=10) == 2  # share (20 + 0 + 10) / 3 = 10: to the idle one
+    assert pick_worker(1, [0, 20, 16], left=10) == 0  # share 15.3: both have more
+
+
+def test_the_reader_estimates_the_pages_it_has_left(tmp_path: Path) -> None:
+    seed = load_fixture(FIXTURES / "seed-site-paper").raw
+    ids = [str(n) for n in range(500_000, 500_300)]
+    reader = ArchiveReader([archive(tmp_path, [
+        RawPage(url=f"{BASE}/paper/{article}.html", status=200, headers=seed.headers,
+                body=seed.body.replace(b"442798", article.encode()), fetched_at=T0) for article in ids])])
+    assert reader.pages_left() == math.inf  # nothing read: no bytes per page yet
+    estimates = [(len(ids) - read, reader.pages_left()) for read, _ in enumerate(reader, 1)]
+    assert estimates[-1] == (0, 0)
+    assert all(abs(estimate - left) <= 15 for left, estimate in estimates[50:])  # read-ahead blurs the first ones
 
 
 def _held_until_written(fifo: str) -> list:
