@@ -111,7 +111,7 @@ def pick_worker(hashed: int, waiting: Sequence[int], left: float = math.inf) -> 
     ``left`` is what this process would still work on if it kept every page not yet read (its
     open batch and the unread pages). Near the archive's end a worker counts as busy once it
     has its share of all that is left: the processes then run out together, where a backlog of
-    :data:`BUSY_PAGES` kept this process waiting 0.15-0.22 s for the last batches.
+    :data:`BUSY_PAGES` kept this process waiting 0.1-0.3 s for the last batches.
     """
     share = (sum(waiting[1:]) + left) / len(waiting)
     idlest = min(range(1, len(waiting)), key=waiting.__getitem__, default=0)
